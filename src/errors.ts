@@ -1,0 +1,154 @@
+/**
+ * One error hierarchy for the whole tool. Driver errors (mysql2, pg, sockets) are turned into these in
+ * exactly one place, mapDriverError, which keeps the original as `cause` for logs.
+ */
+
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_NOT_FOUND'
+  | 'SOURCE_UNREACHABLE'
+  | 'TARGET_UNREACHABLE'
+  | 'SOURCE_TABLE_MISSING'
+  | 'SOURCE_TABLE_NO_KEY'
+  | 'SOURCE_SCHEMA_MISMATCH'
+  | 'TARGET_SCHEMA_MISMATCH'
+  | 'TRIGGER_DRIFT'
+  | 'CHANGELOG_MISSING'
+  | 'CHANGELOG_RESET'
+  | 'CHECKPOINT_CONFLICT'
+  | 'BAD_VALUE'
+  | 'SOURCE_QUERY_FAILED'
+  | 'TARGET_QUERY_FAILED'
+  | 'INTERNAL';
+
+/** Process exit codes; documented in the README. Only the CLI uses them. */
+export const ExitCode = {
+  ok: 0,
+  unexpected: 1,
+  config: 2,
+  sourceUnreachable: 3,
+  targetUnreachable: 4,
+  drift: 5,
+  partialFailure: 6,
+  locked: 7,
+} as const;
+
+export class TributaryError extends Error {
+  readonly code: ErrorCode;
+  /** True when the same operation may succeed if simply tried again (deadlock, dropped connection...). */
+  readonly transient: boolean;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; transient?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TributaryError';
+    this.code = code;
+    this.transient = options.transient ?? false;
+  }
+}
+
+export class ConfigError extends TributaryError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('CONFIG_INVALID', message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+export function exitCodeFor(error: unknown): number {
+  if (!(error instanceof TributaryError)) return ExitCode.unexpected;
+  switch (error.code) {
+    case 'CONFIG_INVALID':
+    case 'CONFIG_NOT_FOUND':
+    case 'SOURCE_TABLE_MISSING':
+    case 'SOURCE_TABLE_NO_KEY':
+    case 'SOURCE_SCHEMA_MISMATCH':
+    case 'TARGET_SCHEMA_MISMATCH':
+      return ExitCode.config;
+    case 'SOURCE_UNREACHABLE':
+      return ExitCode.sourceUnreachable;
+    case 'TARGET_UNREACHABLE':
+      return ExitCode.targetUnreachable;
+    case 'TRIGGER_DRIFT':
+    case 'CHANGELOG_MISSING':
+    case 'CHANGELOG_RESET':
+      return ExitCode.drift;
+    default:
+      return ExitCode.unexpected;
+  }
+}
+
+/** Where a driver error happened, for the message. Never holds a password. */
+export interface ErrorSite {
+  side: 'source' | 'target';
+  /** e.g. "source eu (127.0.0.1:3306)" */
+  where: string;
+  /** What was being done, e.g. "reading changes of orders". */
+  doing?: string;
+}
+
+// Connection-level failures: the server is down, restarting or the network dropped us.
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT']);
+
+// MySQL server error numbers worth retrying: deadlock, lock wait timeout, server shutting down,
+// connection killed, too many connections, read-only during failover.
+const MYSQL_TRANSIENT = new Set([1213, 1205, 1053, 1927, 2006, 2013, 1040, 1290, 1836]);
+
+// PostgreSQL SQLSTATE classes/codes worth retrying: serialization/deadlock, admin shutdown,
+// crash recovery, cannot connect now, connection exceptions (class 08).
+const PG_TRANSIENT = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '55P03', '53300']);
+
+interface DriverErrorShape {
+  code?: unknown;
+  errno?: unknown;
+  sqlState?: unknown;
+  message?: unknown;
+}
+
+export function isConnectionFailure(error: unknown): boolean {
+  const e = error as DriverErrorShape | undefined;
+  if (!e || typeof e !== 'object') return false;
+  if (typeof e.code === 'string' && (CONNECTION_ERRNOS.has(e.code) || e.code.startsWith('08'))) return true;
+  const msg = typeof e.message === 'string' ? e.message : '';
+  return /Connection terminated|connection closed|Client has encountered a connection error|read ECONNRESET/i.test(msg);
+}
+
+function isTransientDriverError(error: unknown): boolean {
+  const e = error as DriverErrorShape;
+  if (isConnectionFailure(error)) return true;
+  if (typeof e.errno === 'number' && MYSQL_TRANSIENT.has(e.errno)) return true;
+  if (typeof e.code === 'string' && PG_TRANSIENT.has(e.code)) return true;
+  return false;
+}
+
+function driverDetail(error: unknown): string {
+  const e = error as DriverErrorShape;
+  const message = typeof e?.message === 'string' ? e.message : String(error);
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  return code && !message.includes(code) ? `${message} (${code})` : message;
+}
+
+/** The one place where driver errors become TributaryErrors. */
+export function mapDriverError(error: unknown, site: ErrorSite): TributaryError {
+  if (error instanceof TributaryError) return error;
+  const doing = site.doing ? ` while ${site.doing}` : '';
+  const detail = redactSecrets(driverDetail(error));
+  if (isConnectionFailure(error)) {
+    const code: ErrorCode = site.side === 'source' ? 'SOURCE_UNREACHABLE' : 'TARGET_UNREACHABLE';
+    return new TributaryError(code, `cannot reach ${site.where}${doing}: ${detail}`, { cause: error, transient: true });
+  }
+  const e = error as DriverErrorShape;
+  if (site.side === 'source' && (e.errno === 1045 || e.errno === 1044 || e.errno === 1049)) {
+    return new TributaryError('SOURCE_UNREACHABLE', `cannot connect to ${site.where}${doing}: ${detail}`, { cause: error });
+  }
+  if (site.side === 'target' && (e.code === '28P01' || e.code === '28000' || e.code === '3D000')) {
+    return new TributaryError('TARGET_UNREACHABLE', `cannot connect to ${site.where}${doing}: ${detail}`, { cause: error });
+  }
+  const code: ErrorCode = site.side === 'source' ? 'SOURCE_QUERY_FAILED' : 'TARGET_QUERY_FAILED';
+  return new TributaryError(code, `${site.where}${doing}: ${detail}`, { cause: error, transient: isTransientDriverError(error) });
+}
+
+/** Removes credentials from anything that looks like a URL with userinfo, and password=... pairs. */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^:@/\s]*):([^@/\s]*)@/gi, '$1$2:***@')
+    .replace(/(password\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1***');
+}

@@ -1,0 +1,41 @@
+/** Shapes shared by the source (MySQL) side, the target (PostgreSQL) side and the pipeline. */
+
+/** One column of a source table, as information_schema describes it. */
+export interface SourceColumn {
+  name: string;
+  /** 1-based position in the table. */
+  ordinal: number;
+  /** information_schema.COLUMNS.DATA_TYPE, lower case: 'int', 'varchar', 'datetime', 'enum', ... */
+  dataType: string;
+  /** information_schema.COLUMNS.COLUMN_TYPE, lower case: 'int(10) unsigned', "enum('a','b')", 'tinyint(1)' */
+  columnType: string;
+  nullable: boolean;
+  unsigned: boolean;
+  /** Character set of string columns ('utf8mb4', 'latin1', 'binary'); null for non-string types. */
+  charset: string | null;
+  collation: string | null;
+  /** CHARACTER_MAXIMUM_LENGTH: characters for char/varchar/text, bytes for binary/varbinary/blob. */
+  charMaxLength: number | null;
+  numericPrecision: number | null;
+  numericScale: number | null;
+  /** DATETIME_PRECISION for date/time types (fractional second digits). */
+  datetimePrecision: number | null;
+  /** MySQL JSON, or MariaDB's LONGTEXT carrying a JSON_VALID check constraint. */
+  isJson: boolean;
+}
+
+export interface SourceTable {
+  /** The database (schema) the table lives in on the source server. */
+  database: string;
+  name: string;
+  columns: SourceColumn[];
+  /** Key columns in key order: the primary key. */
+  key: string[];
+}
+
+/**
+ * A value as read from MySQL by this tool: the exact text MySQL sends for the value, a Buffer for
+ * binary data (binary-charset strings and blobs, BIT, GEOMETRY), or null.
+ */
+export type SourceValue = string | Buffer | null;
+export type SourceRow = Record<string, SourceValue>;

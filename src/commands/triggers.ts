@@ -1,0 +1,91 @@
+/** `tributary triggers print|install|status|uninstall`: capture management, returned as values. */
+import type { SourceTable } from '../model';
+import {
+  captureNames,
+  captureProblems,
+  type CaptureProblem,
+  type InstallOutcome,
+  installCapture,
+  installScript,
+  newChangelogToken,
+  readCaptureState,
+  uninstallCapture,
+  uninstallScript,
+} from '../source/mysql/capture';
+import type { SourceHandle } from '../source/mysql/connection';
+import { introspectTables } from '../source/mysql/introspect';
+import type { Runtime } from '../pipeline/runtime';
+import { introspectSources } from '../pipeline/runtime';
+
+function selectedSources(runtime: Runtime, sourceId?: string): SourceHandle[] {
+  return [...runtime.sources.values()].filter((s) => !sourceId || s.id === sourceId);
+}
+
+const tableNames = (runtime: Runtime): string[] => runtime.config.tables.map((t) => t.name);
+
+export interface PrintedScript {
+  sourceId: string;
+  where: string;
+  statements: { table: string; sql: string[] }[];
+}
+
+export async function printCapture(runtime: Runtime, sourceId?: string): Promise<PrintedScript[]> {
+  const shapes = await introspectSources(runtime);
+  return selectedSources(runtime, sourceId).map((source) => ({
+    sourceId: source.id,
+    where: source.where,
+    statements: tableNames(runtime).map((name) => ({ table: name, sql: installScript(shapes.get(source.id)!.get(name)!, newChangelogToken()) })),
+  }));
+}
+
+export function printUninstall(runtime: Runtime, sourceId?: string): PrintedScript[] {
+  return selectedSources(runtime, sourceId).map((source) => ({
+    sourceId: source.id,
+    where: source.where,
+    statements: tableNames(runtime).map((name) => ({ table: name, sql: uninstallScript(name) })),
+  }));
+}
+
+export interface TableCaptureStatus {
+  sourceId: string;
+  table: string;
+  changelog: string;
+  problems: CaptureProblem[];
+}
+
+export async function captureStatus(runtime: Runtime, sourceId?: string): Promise<TableCaptureStatus[]> {
+  const statuses: TableCaptureStatus[] = [];
+  for (const source of selectedSources(runtime, sourceId)) {
+    const names = tableNames(runtime);
+    const state = await readCaptureState(source, names);
+    const tables = await introspectTables(source, names).catch(() => new Map<string, SourceTable>());
+    const changelogs = await introspectTables(source, names.map((n) => captureNames(n).changelog)).catch(() => new Map<string, SourceTable>());
+    for (const name of names) {
+      const changelog = captureNames(name).changelog;
+      statuses.push({ sourceId: source.id, table: name, changelog, problems: captureProblems(tables.get(name), name, state, changelogs.get(changelog)) });
+    }
+  }
+  return statuses;
+}
+
+export async function installAll(runtime: Runtime, sourceId?: string): Promise<(InstallOutcome & { sourceId: string })[]> {
+  const shapes = await introspectSources(runtime);
+  const outcomes: (InstallOutcome & { sourceId: string })[] = [];
+  for (const source of selectedSources(runtime, sourceId)) {
+    for (const name of tableNames(runtime)) {
+      outcomes.push({ sourceId: source.id, ...(await installCapture(source, shapes.get(source.id)!.get(name)!)) });
+    }
+  }
+  return outcomes;
+}
+
+export async function uninstallAll(runtime: Runtime, sourceId?: string): Promise<{ sourceId: string; table: string }[]> {
+  const removed: { sourceId: string; table: string }[] = [];
+  for (const source of selectedSources(runtime, sourceId)) {
+    for (const name of tableNames(runtime)) {
+      await uninstallCapture(source, name);
+      removed.push({ sourceId: source.id, table: name });
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,724 @@
+/**
+ * Reading and validating the configuration file (YAML). Everything the rest of the tool knows about its
+ * settings comes from the TributaryConfig returned here: validated once, defaults applied, deep-frozen.
+ *
+ * Validation reports every problem at once, one line each ("key.path: what is wrong"), so a user can fix
+ * a file in one go. No message ever contains a password: URLs are shown with the password replaced by ***,
+ * and values taken from the environment are never echoed.
+ */
+import { readFileSync } from 'node:fs';
+import * as nodePath from 'node:path';
+import { validate as isValidCron } from 'node-cron';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, TributaryError, redactSecrets } from './errors';
+
+export interface MysqlEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  password: string | undefined;
+  database: string;
+  /** "host:port/database", never a password */
+  display: string;
+  params: Record<string, string>;
+}
+
+export interface PgEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  password: string | undefined;
+  database: string;
+  /** "host:port/database", never a password */
+  display: string;
+  params: Record<string, string>;
+}
+
+export interface SourceConfig {
+  id: string;
+  url: string;
+  endpoint: MysqlEndpoint;
+}
+
+export interface TableConfig {
+  name: string;
+  target: string;
+}
+
+export interface TributaryConfig {
+  /** Absolute path of the file read. */
+  configPath: string;
+  target: { url: string; schema: string; endpoint: PgEndpoint };
+  sources: readonly SourceConfig[];
+  tables: readonly TableConfig[];
+  /** node-cron expression; default "*\/5 * * * * *". */
+  schedule: string;
+  /** Default 10000; integer 1..1000000. */
+  batchSize: number;
+  /** Default 50000; integer 100..10000000. */
+  snapshotChunkSize: number;
+  /** Default 4; integer 1..64: how many (source, table) units run at once. */
+  concurrency: number;
+  gaps: {
+    /** Default 900. */
+    recheckSeconds: number;
+    /** Default 600. */
+    alertSeconds: number;
+    /** Default 1200; used only when the sync user lacks PROCESS. */
+    timeoutSeconds: number;
+  };
+}
+
+const DEFAULT_CONFIG_FILE = 'config/tributary.yml';
+const DEFAULT_SCHEDULE = '*/5 * * * * *';
+const DEFAULT_SCHEMA = 'public';
+const MAX_NAME_CHARS = 64;
+const SOURCE_ID_RE = /^[A-Za-z0-9_]{1,32}$/;
+/** Upper bound for the gaps.* settings: 30 days. */
+const MAX_GAP_SECONDS = 30 * 24 * 3600;
+
+// ---------------------------------------------------------------------------------------------------------
+// Locating and reading the file
+// ---------------------------------------------------------------------------------------------------------
+
+/** --config, else env TRIBUTARY_CONFIG, else config/tributary.yml; relative paths are taken from cwd. */
+export function resolveConfigPath(cliPath: string | undefined, env: NodeJS.ProcessEnv, cwd: string): string {
+  const chosen = nonEmpty(cliPath) ?? nonEmpty(env.TRIBUTARY_CONFIG) ?? DEFAULT_CONFIG_FILE;
+  return nodePath.resolve(cwd, chosen);
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+/** Reads the file at path and validates it with parseConfig. */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): TributaryConfig {
+  const absolute = nodePath.resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new TributaryError('CONFIG_NOT_FOUND', `configuration file not found: ${absolute} (set --config or TRIBUTARY_CONFIG)`, { cause: error });
+    }
+    if (code === 'EISDIR') {
+      throw new ConfigError(`configuration path is a directory, not a file: ${absolute} (set --config or TRIBUTARY_CONFIG)`, { cause: error });
+    }
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError(`cannot read configuration file ${absolute}: ${reason}`, { cause: error });
+  }
+  return parseConfig(text, env, absolute);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Database URLs
+// ---------------------------------------------------------------------------------------------------------
+
+interface UrlKind {
+  label: string;
+  schemes: readonly string[];
+  defaultPort: number;
+  example: string;
+}
+
+const MYSQL_URL: UrlKind = { label: 'MySQL', schemes: ['mysql', 'mariadb'], defaultPort: 3306, example: 'mysql://user:password@host:3306/database' };
+const PG_URL: UrlKind = { label: 'PostgreSQL', schemes: ['postgres', 'postgresql'], defaultPort: 5432, example: 'postgres://user:password@host:5432/database' };
+
+/** Parses mysql://user:password@host:port/database?param=value (also mariadb://). Throws ConfigError. */
+export function parseMysqlUrl(url: string): MysqlEndpoint {
+  return parseDatabaseUrl(url, MYSQL_URL);
+}
+
+/** Parses postgres://user:password@host:port/database?param=value (also postgresql://). Throws ConfigError. */
+export function parsePgUrl(url: string): PgEndpoint {
+  return parseDatabaseUrl(url, PG_URL);
+}
+
+const ENCODE_HINT = 'percent-encode special characters (@ : / ? # % and spaces) in the user name and password';
+
+function parseDatabaseUrl(url: string, kind: UrlKind): MysqlEndpoint & PgEndpoint {
+  const bad = (problem: string): ConfigError => new ConfigError(`invalid ${kind.label} URL ${JSON.stringify(redactUrl(url))}: ${problem}`);
+  const schemeList = kind.schemes.map((s) => `${s}://`).join(' or ');
+
+  if (typeof url !== 'string' || url.trim() === '') throw new ConfigError(`invalid ${kind.label} URL: it is empty (expected ${kind.example})`);
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1];
+  if (scheme === undefined) throw bad(`not a URL; expected ${kind.example}`);
+  if (!kind.schemes.includes(scheme.toLowerCase())) throw bad(`the scheme must be ${schemeList}, not ${scheme}://`);
+
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw bad(diagnoseUnparsable(url, scheme.length + 3));
+  }
+
+  if (parsed.hash !== '') throw bad(`unexpected "#" fragment; ${ENCODE_HINT} (# is %23)`);
+  const rawHost = parsed.hostname;
+  if (rawHost === '') throw bad('missing host');
+  let port = kind.defaultPort;
+  if (parsed.port !== '') {
+    port = Number(parsed.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad('the port must be a number from 1 to 65535');
+  }
+  const rawPath = parsed.pathname;
+  if (rawPath === '' || rawPath === '/') throw bad('missing database name (add /<database> after the host)');
+  const rawDatabase = rawPath.slice(1);
+  if (rawDatabase.includes('/')) throw bad('the path must be just /<database> (percent-encode "/" in a database name as %2F)');
+
+  const host = decodePart(rawHost, 'host', bad).replace(/^\[(.*)\]$/, '$1');
+  const user = decodePart(parsed.username, 'user name', bad);
+  const passwordText = decodePart(parsed.password, 'password', bad);
+  const database = decodePart(rawDatabase, 'database name', bad);
+  if (database === '') throw bad('missing database name (add /<database> after the host)');
+
+  const params: Record<string, string> = {};
+  for (const [key, value] of parsed.searchParams) params[key] = value;
+
+  const hostForDisplay = host.includes(':') ? `[${host}]` : host;
+  return {
+    host,
+    port,
+    user,
+    password: passwordText === '' ? undefined : passwordText,
+    database,
+    display: `${hostForDisplay}:${port}/${database}`,
+    params,
+  };
+}
+
+function decodePart(raw: string, what: string, bad: (problem: string) => ConfigError): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    // Never echo the part: it may be the password.
+    throw bad(`invalid percent-encoding in the ${what} (a literal % must be written %25)`);
+  }
+}
+
+/** Why WHATWG URL refused the text, as far as can be told without echoing any part of it. */
+function diagnoseUnparsable(url: string, authorityStart: number): string {
+  const afterScheme = url.slice(authorityStart);
+  const authorityEnd = afterScheme.search(/[/?#]/);
+  const authority = authorityEnd === -1 ? afterScheme : afterScheme.slice(0, authorityEnd);
+  const rest = authorityEnd === -1 ? '' : afterScheme.slice(authorityEnd);
+  // An "@" after the host part means the user name or password holds a raw / ? or #, which cut the
+  // authority short: what looks like host and port would then be pieces of the password.
+  if (rest.includes('@')) return `it cannot be parsed; ${ENCODE_HINT}`;
+  const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+  const unparsable = `it cannot be parsed; check the host name and ${ENCODE_HINT}`;
+  const match = /^(\[[^\]]*\]|[^:[\]]*)(?::(.*))?$/.exec(hostPort);
+  if (!match) return unparsable;
+  const host = match[1] ?? '';
+  const port = match[2];
+  if (host === '') return 'missing host';
+  if (port !== undefined && port !== '') {
+    return /^\d+$/.test(port) ? 'the port must be a number from 1 to 65535' : 'the port is not a number';
+  }
+  return unparsable;
+}
+
+/**
+ * The URL as it may be shown in a message: the password replaced by ***. Works on any text, valid URL or
+ * not: everything between the first ":" after the user name and the last "@" is hidden. (A raw "#", "/" or
+ * "@" in a password makes the URL parser see a different password, so the parser is not asked.)
+ */
+function redactUrl(url: string): string {
+  const match = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([\s\S]*)$/.exec(url);
+  if (match) {
+    const prefix = match[1] ?? '';
+    const rest = match[2] ?? '';
+    const at = rest.lastIndexOf('@');
+    if (at >= 0) {
+      const userinfo = rest.slice(0, at);
+      const colon = userinfo.indexOf(':');
+      if (colon >= 0) return redactSecrets(prefix + userinfo.slice(0, colon) + ':***' + rest.slice(at));
+    }
+  }
+  return redactSecrets(url);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Problems and key paths
+// ---------------------------------------------------------------------------------------------------------
+
+type KeyPath = readonly PropertyKey[];
+
+interface Problem {
+  /** Where, as a path into the document; or a ready-made label such as "line 3, column 5". */
+  path: KeyPath | string;
+  message: string;
+}
+
+function renderPath(path: KeyPath): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else {
+      const key = String(part);
+      out += /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? (out === '' ? key : `.${key}`) : `[${JSON.stringify(key)}]`;
+    }
+  }
+  return out === '' ? '(root)' : out;
+}
+
+function startsWith(path: KeyPath, prefix: KeyPath): boolean {
+  return prefix.length <= path.length && prefix.every((part, i) => part === path[i]);
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'an empty value';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return 'a string';
+  if (typeof value === 'number') return Number.isFinite(value) ? 'a number' : String(value);
+  if (typeof value === 'boolean') return `a boolean (${value})`;
+  if (value instanceof Date) return 'a date';
+  if (value instanceof Uint8Array) return 'binary data';
+  if (typeof value === 'object') return 'a mapping';
+  return typeof value;
+}
+
+const EXPECTED_NAMES: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  object: 'a mapping',
+  array: 'a list',
+  boolean: 'true or false',
+};
+
+/** Wording for zod's own issues (type mismatches); the schemas below word everything else themselves. */
+const errorMap: z.core.$ZodErrorMap = (issue) => {
+  if (issue.code !== 'invalid_type') return undefined;
+  if (issue.input === undefined) return 'missing required key';
+  const expected = EXPECTED_NAMES[issue.expected] ?? issue.expected;
+  const hint = issue.expected === 'string' && (typeof issue.input === 'number' || typeof issue.input === 'boolean') ? ' (put the value in quotes)' : '';
+  return `expected ${expected}, got ${describeValue(issue.input)}${hint}`;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Schema
+// ---------------------------------------------------------------------------------------------------------
+
+/** A mapping that rejects unknown keys, naming the keys allowed at that level. */
+function strictMapping<T extends z.ZodRawShape>(shape: T, expected: string) {
+  const allowed = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (issue) => {
+      if (issue.code === 'unrecognized_keys') return `allowed keys: ${allowed}`;
+      if (issue.code === 'invalid_type') {
+        return issue.input === undefined ? 'missing required key' : `expected ${expected}, got ${describeValue(issue.input)}`;
+      }
+      return undefined;
+    },
+  });
+}
+
+function list<T extends z.ZodType>(item: T, what: string) {
+  return z
+    .array(item, {
+      error: (issue) => {
+        if (issue.code !== 'invalid_type') return undefined;
+        if (issue.input === undefined) return `missing required key: at least one ${what} is required`;
+        if (issue.input === null) return `no ${what}s listed: at least one ${what} is required`;
+        return `expected a list of ${what}s, got ${describeValue(issue.input)}`;
+      },
+    })
+    .min(1, { error: `no ${what}s listed: at least one ${what} is required` });
+}
+
+function integerIn(min: number, max: number) {
+  return z.number().superRefine((value, ctx) => {
+    if (!Number.isInteger(value) || value < min || value > max) {
+      ctx.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}, got ${value}` });
+    }
+  });
+}
+
+/** A MySQL table name or a PostgreSQL target table name: any characters, 1 to 64 of them. */
+const tableName = z.string().superRefine((name, ctx) => {
+  const length = [...name].length;
+  if (length === 0) ctx.addIssue({ code: 'custom', message: 'must not be empty' });
+  else if (length > MAX_NAME_CHARS) ctx.addIssue({ code: 'custom', message: `is ${length} characters long; at most ${MAX_NAME_CHARS} are allowed` });
+  if (name.includes('\u0000')) ctx.addIssue({ code: 'custom', message: 'must not contain a NUL character' });
+});
+
+const schemaName = z.string().superRefine((name, ctx) => {
+  if (name.length === 0) ctx.addIssue({ code: 'custom', message: 'must not be empty (leave the key out to use "public")' });
+  else if (Buffer.byteLength(name, 'utf8') > 63) ctx.addIssue({ code: 'custom', message: 'is longer than 63 bytes, the PostgreSQL limit for names' });
+  if (name.includes('\u0000')) ctx.addIssue({ code: 'custom', message: 'must not contain a NUL character' });
+});
+
+const sourceId = z.string().superRefine((id, ctx) => {
+  if (!SOURCE_ID_RE.test(id)) {
+    const shown = id.length > 40 ? `${JSON.stringify(id.slice(0, 40))}...` : JSON.stringify(id);
+    ctx.addIssue({
+      code: 'custom',
+      message: `${shown} is not a valid source id: use 1 to 32 letters (A-Z, a-z), digits or underscores, because the id is stored in every target row and used in generated names`,
+    });
+  }
+});
+
+function databaseUrl(parse: (url: string) => unknown) {
+  return z.string().superRefine((url, ctx) => {
+    try {
+      parse(url);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
+    }
+  });
+}
+
+const cronExpression = z.string().superRefine((expression, ctx) => {
+  let valid: boolean;
+  try {
+    valid = expression.trim() !== '' && isValidCron(expression);
+  } catch {
+    valid = false;
+  }
+  if (!valid) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(expression)} is not a valid cron expression (5 or 6 fields: [second] minute hour day-of-month month day-of-week, e.g. "${DEFAULT_SCHEDULE}")`,
+    });
+  }
+});
+
+const sourceSchema = strictMapping({ id: sourceId, url: databaseUrl(parseMysqlUrl) }, 'a mapping with id and url');
+
+const tableSchema = z.preprocess(
+  (value) => (typeof value === 'string' ? { name: value } : value),
+  strictMapping({ name: tableName, target: tableName.optional() }, 'a table name or a mapping with name (and optional target)'),
+);
+
+const gapsSchema = strictMapping(
+  {
+    recheckSeconds: integerIn(1, MAX_GAP_SECONDS).default(900),
+    alertSeconds: integerIn(1, MAX_GAP_SECONDS).default(600),
+    timeoutSeconds: integerIn(1, MAX_GAP_SECONDS).default(1200),
+  },
+  'a mapping',
+).prefault({});
+
+const configSchema = strictMapping(
+  {
+    target: strictMapping({ url: databaseUrl(parsePgUrl), schema: schemaName.default(DEFAULT_SCHEMA) }, 'a mapping with url and schema'),
+    sources: list(sourceSchema, 'source'),
+    tables: list(tableSchema, 'table'),
+    schedule: cronExpression.default(DEFAULT_SCHEDULE),
+    batchSize: integerIn(1, 1_000_000).default(10_000),
+    snapshotChunkSize: integerIn(100, 10_000_000).default(50_000),
+    concurrency: integerIn(1, 64).default(4),
+    gaps: gapsSchema,
+  },
+  'a mapping of settings',
+);
+
+/** Settings that take a number; a `${VAR}` there yields a string, which is converted when it is numeric. */
+const NUMERIC_KEYS: readonly KeyPath[] = [
+  ['batchSize'],
+  ['snapshotChunkSize'],
+  ['concurrency'],
+  ['gaps', 'recheckSeconds'],
+  ['gaps', 'alertSeconds'],
+  ['gaps', 'timeoutSeconds'],
+];
+
+// ---------------------------------------------------------------------------------------------------------
+// Environment substitution
+// ---------------------------------------------------------------------------------------------------------
+
+interface Substitution {
+  value: unknown;
+  problems: Problem[];
+  /** Paths of strings whose references could not be resolved; no further problem is reported there. */
+  unresolved: KeyPath[];
+  /** Paths of strings that had at least one `${VAR}` replaced. */
+  substituted: KeyPath[];
+}
+
+const VAR_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function substituteEnv(root: unknown, env: NodeJS.ProcessEnv): Substitution {
+  const result: Substitution = { value: undefined, problems: [], unresolved: [], substituted: [] };
+
+  const substituteString = (text: string, path: KeyPath): string => {
+    let out = '';
+    let replaced = false;
+    let failed = false;
+    let i = 0;
+    while (i < text.length) {
+      if (text.startsWith('$${', i)) {
+        out += '${';
+        i += 3;
+      } else if (text.startsWith('${', i)) {
+        const close = text.indexOf('}', i + 2);
+        const name = close === -1 ? undefined : text.slice(i + 2, close);
+        if (name === undefined || !VAR_NAME_RE.test(name)) {
+          result.problems.push({
+            path,
+            message:
+              close === -1
+                ? 'unterminated ${ (write $${ for a literal ${)'
+                : 'invalid ${...} reference: a variable name is letters, digits and underscores, not starting with a digit (write $${ for a literal ${)',
+          });
+          failed = true;
+          i = close === -1 ? text.length : close + 1;
+          continue;
+        }
+        const value = env[name];
+        if (value === undefined) {
+          result.problems.push({ path, message: `environment variable ${name} is not set` });
+          failed = true;
+        } else {
+          out += value;
+          replaced = true;
+        }
+        i = close + 1;
+      } else {
+        out += text[i];
+        i += 1;
+      }
+    }
+    if (failed) result.unresolved.push(path);
+    else if (replaced) result.substituted.push(path);
+    return out;
+  };
+
+  const walk = (value: unknown, path: KeyPath): unknown => {
+    if (typeof value === 'string') return substituteString(value, path);
+    if (Array.isArray(value)) return value.map((item, index) => walk(item, [...path, index]));
+    if (isPlainMapping(value)) {
+      const copy: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(value)) copy[key] = walk(item, [...path, key]);
+      return copy;
+    }
+    return value;
+  };
+
+  result.value = walk(root, []);
+  return result;
+}
+
+function isPlainMapping(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+function getAt(root: unknown, path: KeyPath): unknown {
+  let current = root;
+  for (const part of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PropertyKey, unknown>)[part];
+  }
+  return current;
+}
+
+function setAt(root: unknown, path: KeyPath, value: unknown): void {
+  const parent = getAt(root, path.slice(0, -1));
+  if (parent !== null && typeof parent === 'object') (parent as Record<PropertyKey, unknown>)[path[path.length - 1] as PropertyKey] = value;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Checks across entries (duplicates); run on the raw document so they are reported with everything else
+// ---------------------------------------------------------------------------------------------------------
+
+function crossChecks(document: Record<string, unknown>, isUnresolved: (path: KeyPath) => boolean): Problem[] {
+  const problems: Problem[] = [];
+
+  const sources = document.sources;
+  if (Array.isArray(sources)) {
+    const seen = new Map<string, { index: number; id: string }>();
+    sources.forEach((source, index) => {
+      const id = isPlainMapping(source) ? source.id : undefined;
+      if (typeof id !== 'string' || id === '' || isUnresolved(['sources', index, 'id'])) return;
+      const first = seen.get(id.toLowerCase());
+      if (first === undefined) {
+        seen.set(id.toLowerCase(), { index, id });
+        return;
+      }
+      const caseNote = first.id === id ? '' : ` as ${JSON.stringify(first.id)} (ids are compared ignoring case)`;
+      problems.push({
+        path: ['sources', index, 'id'],
+        message: `duplicate source id ${JSON.stringify(id)}: sources[${first.index}] already uses it${caseNote}; every source needs its own id`,
+      });
+    });
+  }
+
+  const tables = document.tables;
+  if (Array.isArray(tables)) {
+    interface Entry {
+      index: number;
+      name: string;
+      target: string;
+      explicitTarget: boolean;
+    }
+    const entries: Entry[] = [];
+    tables.forEach((table, index) => {
+      const name = typeof table === 'string' ? table : isPlainMapping(table) ? table.name : undefined;
+      if (typeof name !== 'string' || name === '') return;
+      if (isUnresolved(typeof table === 'string' ? ['tables', index] : ['tables', index, 'name'])) return;
+      const explicit = isPlainMapping(table) && table.target !== undefined;
+      const target = explicit ? (table as Record<string, unknown>).target : name;
+      if (typeof target !== 'string' || target === '' || (explicit && isUnresolved(['tables', index, 'target']))) return;
+      entries.push({ index, name, target, explicitTarget: explicit });
+    });
+
+    const byName = new Map<string, Entry>();
+    const duplicateNames = new Set<number>();
+    for (const entry of entries) {
+      const first = byName.get(entry.name);
+      if (first === undefined) {
+        byName.set(entry.name, entry);
+        continue;
+      }
+      duplicateNames.add(entry.index);
+      problems.push({
+        path: typeof tables[entry.index] === 'string' ? ['tables', entry.index] : ['tables', entry.index, 'name'],
+        message: `duplicate table ${JSON.stringify(entry.name)}: already listed as tables[${first.index}]`,
+      });
+    }
+
+    const byTarget = new Map<string, Entry>();
+    for (const entry of entries) {
+      if (duplicateNames.has(entry.index)) continue;
+      const first = byTarget.get(entry.target);
+      if (first === undefined) {
+        byTarget.set(entry.target, entry);
+        continue;
+      }
+      const how = entry.explicitTarget ? '' : ' (the target defaults to the table name)';
+      problems.push({
+        path: entry.explicitTarget ? ['tables', entry.index, 'target'] : typeof tables[entry.index] === 'string' ? ['tables', entry.index] : ['tables', entry.index, 'name'],
+        message: `tables ${JSON.stringify(first.name)} (tables[${first.index}]) and ${JSON.stringify(entry.name)} both map to target table ${JSON.stringify(entry.target)}${how}; each table needs its own target`,
+      });
+    }
+  }
+
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// parseConfig
+// ---------------------------------------------------------------------------------------------------------
+
+/** Validates YAML text; configPath is only used in messages and stored (made absolute) in the result. */
+export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, configPath: string): TributaryConfig {
+  const absolutePath = nodePath.resolve(configPath);
+  function fail(problems: readonly Problem[], tables?: unknown): never {
+    const lines = problems.map((problem) => {
+      const where = typeof problem.path === 'string' ? problem.path : renderPath(tablePathForDisplay(problem.path, tables));
+      return `${where}: ${problem.message.replace(/\s*\n\s*/g, ' ')}`;
+    });
+    throw new ConfigError(`invalid configuration in ${absolutePath}:\n${lines.join('\n')}`);
+  }
+
+  const text = yamlText.replace(/^\uFEFF/, '');
+  if (text.trim() === '') fail([{ path: '(file)', message: 'the configuration file is empty' }]);
+
+  const document = parseDocument(text, { uniqueKeys: true });
+  if (document.errors.length > 0) {
+    fail(
+      document.errors.map((error) => {
+        const position = error.linePos?.[0];
+        const firstLine = (error.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?\s*$/, '');
+        const hint = /alias/i.test(firstLine) ? ' (a value that starts with *, such as a cron expression, must be quoted)' : '';
+        return {
+          path: position ? `line ${position.line}, column ${position.col}` : '(yaml)',
+          message: `YAML syntax error: ${redactSecrets(firstLine)}${hint}`,
+        };
+      }),
+    );
+  }
+
+  let raw: unknown;
+  try {
+    raw = document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    fail([{ path: '(yaml)', message: `YAML error: ${redactSecrets(error instanceof Error ? error.message : String(error))}` }]);
+  }
+  if (raw === null || raw === undefined) fail([{ path: '(file)', message: 'the configuration file is empty (it holds no settings)' }]);
+  if (!isPlainMapping(raw)) {
+    fail([{ path: '(root)', message: `expected a mapping of settings (target, sources, tables, ...), got ${describeValue(raw)}` }]);
+  }
+
+  const substitution = substituteEnv(raw, env);
+  const data = substitution.value as Record<string, unknown>; // a mapping, as raw is
+  const isUnresolved = (path: KeyPath): boolean => substitution.unresolved.some((bad) => startsWith(path, bad));
+
+  for (const path of NUMERIC_KEYS) {
+    const value = getAt(data, path);
+    const wasSubstituted = substitution.substituted.some((p) => p.length === path.length && startsWith(p, path));
+    if (wasSubstituted && typeof value === 'string' && /^\s*[+-]?\d+(\.\d+)?\s*$/.test(value)) setAt(data, path, Number(value));
+  }
+
+  const problems: Problem[] = [...substitution.problems];
+  const parsed = configSchema.safeParse(data, { error: errorMap });
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      if (isUnresolved(issue.path)) continue;
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) {
+          problems.push({ path: [...issue.path, key], message: `unknown key ${JSON.stringify(key)} (${issue.message})` });
+        }
+      } else {
+        problems.push({ path: issue.path, message: issue.message });
+      }
+    }
+  }
+  problems.push(...crossChecks(data, isUnresolved));
+
+  if (!parsed.success || problems.length > 0) return fail(inDocumentOrder(problems, data), data.tables);
+  const settings = parsed.data;
+
+  const config: TributaryConfig = {
+    configPath: absolutePath,
+    target: { url: settings.target.url, schema: settings.target.schema, endpoint: parsePgUrl(settings.target.url) },
+    sources: settings.sources.map((source) => ({ id: source.id, url: source.url, endpoint: parseMysqlUrl(source.url) })),
+    tables: settings.tables.map((table) => ({ name: table.name, target: table.target ?? table.name })),
+    schedule: settings.schedule,
+    batchSize: settings.batchSize,
+    snapshotChunkSize: settings.snapshotChunkSize,
+    concurrency: settings.concurrency,
+    gaps: { recheckSeconds: settings.gaps.recheckSeconds, alertSeconds: settings.gaps.alertSeconds, timeoutSeconds: settings.gaps.timeoutSeconds },
+  };
+  return deepFreeze(config);
+}
+
+/** Problems sorted the way their keys appear in the file (keys absent from the file after those present). */
+function inDocumentOrder(problems: readonly Problem[], document: unknown): Problem[] {
+  const rank = (parent: unknown, part: PropertyKey): number => {
+    if (typeof part === 'number') return part;
+    const index = isPlainMapping(parent) ? Object.keys(parent).indexOf(String(part)) : -1;
+    return index === -1 ? Number.MAX_SAFE_INTEGER : index;
+  };
+  const compare = (a: KeyPath, b: KeyPath): number => {
+    let parent: unknown = document;
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      const difference = rank(parent, a[i] as PropertyKey) - rank(parent, b[i] as PropertyKey);
+      if (difference !== 0) return difference;
+      parent = getAt(parent, [a[i] as PropertyKey]);
+    }
+    return a.length - b.length;
+  };
+  // Array.prototype.sort is stable: problems at the same key keep the order they were found in.
+  return [...problems].sort((a, b) => (typeof a.path === 'string' || typeof b.path === 'string' ? 0 : compare(a.path, b.path)));
+}
+
+/** A table given as a plain string is reported at tables[i], not at the tables[i].name it was read as. */
+function tablePathForDisplay(path: KeyPath, tables: unknown): KeyPath {
+  if (path.length === 3 && path[0] === 'tables' && path[2] === 'name' && typeof path[1] === 'number' && Array.isArray(tables) && typeof tables[path[1]] === 'string') {
+    return path.slice(0, 2);
+  }
+  return path;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const key of Reflect.ownKeys(value)) deepFreeze((value as Record<PropertyKey, unknown>)[key]);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,207 @@
+/**
+ * One pass over one (source, table) unit: check capture, snapshot if needed, then apply batches until
+ * the changelog is caught up. The unit is fenced by a PostgreSQL advisory lock for the whole pass.
+ */
+import { TributaryError } from '../errors';
+import { captureNames, captureProblems, type CaptureState } from '../source/mysql/capture';
+import { pruneBelowWatermark } from '../source/mysql/changes';
+import {
+  type Checkpoint,
+  loadCheckpoint,
+  loadGaps,
+  resetCheckpoint,
+  setChangelogToken,
+  type StoredGap,
+  tryLockUnit,
+  unlockUnit,
+} from '../target/postgres/checkpoint';
+import { connectTarget, inTransaction, type PoolClient } from '../target/postgres/connection';
+import { forgetStages } from '../target/postgres/stage';
+import { applyBatch, pruneBatch } from './apply';
+import type { Evidence } from './gaps';
+import { isEmptyBatch, pollBatch } from './poll';
+import { type Runtime, type Unit, unitKey } from './runtime';
+import { snapshotUnit } from './snapshot';
+
+export interface UnitResult {
+  sourceId: string;
+  table: string;
+  target: string;
+  status: 'ok' | 'skipped' | 'failed';
+  /** Why a unit was skipped or failed. */
+  reason?: string;
+  errorCode?: string;
+  snapshotRows: number;
+  batches: number;
+  changes: number;
+  inserted: number;
+  updated: number;
+  deleted: number;
+  openGaps: number;
+  expiredGaps: number;
+  lateChanges: number;
+  highWater: number;
+  ms: number;
+}
+
+export interface PassServices {
+  captureState: (sourceId: string) => Promise<CaptureState>;
+  evidence: (sourceId: string) => Promise<Evidence>;
+}
+
+export function emptyResult(unit: Unit): UnitResult {
+  return {
+    sourceId: unit.source.id,
+    table: unit.sourceTable.name,
+    target: unit.target.name,
+    status: 'ok',
+    snapshotRows: 0,
+    batches: 0,
+    changes: 0,
+    inserted: 0,
+    updated: 0,
+    deleted: 0,
+    openGaps: 0,
+    expiredGaps: 0,
+    lateChanges: 0,
+    highWater: 0,
+    ms: 0,
+  };
+}
+
+export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServices, result: UnitResult): Promise<UnitResult> {
+  const started = Date.now();
+  const { config } = runtime;
+  const where = runtime.target.where;
+  const tableName = unit.sourceTable.name;
+  const id = { sourceId: unit.source.id, table: tableName };
+  const log = runtime.logger.child({ source: unit.source.id, table: tableName });
+
+  const state = await services.captureState(unit.source.id);
+  const problems = captureProblems(unit.sourceTable, tableName, state);
+  if (problems.length > 0) {
+    const code = problems[0]!.kind === 'table-missing' ? 'SOURCE_TABLE_MISSING' : 'TRIGGER_DRIFT';
+    throw new TributaryError(code, `capture of ${tableName} in ${unit.source.where} is incomplete, refusing to sync it: ${problems.map((p) => p.message).join('; ')}`);
+  }
+  const token = state.changelogs.get(captureNames(tableName).changelog)?.token ?? null;
+
+  const client = await connectTarget(runtime.target, `syncing ${tableName}`);
+  let broken = false;
+  try {
+    if (!(await tryLockUnit(client, where, id))) {
+      log.info('unit is being applied by another process; skipped');
+      return { ...result, status: 'skipped', reason: 'locked by another process', ms: Date.now() - started };
+    }
+    try {
+      let checkpoint = await loadCheckpoint(client, where, id, unit.target.name);
+      if (checkpoint.changelogToken === null) {
+        await setChangelogToken(client, where, id, token);
+      } else if (checkpoint.changelogToken !== token) {
+        checkpoint = await restart(client, runtime, unit, token, 'the changelog table was recreated (its install token changed)');
+      }
+      if (checkpoint.snapshotState !== 'done') result.snapshotRows += await snapshotUnit(runtime, unit, client, checkpoint);
+
+      let gaps = await loadGaps(client, where, id, config.gaps.recheckSeconds);
+      const key = unitKey(unit.source.id, tableName);
+      if (!runtime.cleanedUnits.has(key)) {
+        const leftovers = await pruneBelowWatermark(unit.source, unit.sourceTable, checkpoint.highWater, gaps.map((g) => g.changeId));
+        if (leftovers > 0) log.info('removed applied changelog rows left by an earlier run', { rows: leftovers });
+        runtime.cleanedUnits.add(key);
+      }
+
+      let highWater = checkpoint.highWater;
+      for (;;) {
+        const batchStarted = Date.now();
+        let batch;
+        try {
+          batch = await pollBatch(unit, {
+            highWater,
+            gaps,
+            batchSize: config.batchSize,
+            timeoutSeconds: config.gaps.timeoutSeconds,
+            evidence: () => services.evidence(unit.source.id),
+          });
+        } catch (error) {
+          if (!(error instanceof TributaryError) || error.code !== 'CHANGELOG_RESET') throw error;
+          checkpoint = await restart(client, runtime, unit, token, error.message);
+          result.snapshotRows += await snapshotUnit(runtime, unit, client, checkpoint);
+          highWater = 0;
+          gaps = [];
+          continue;
+        }
+        if (isEmptyBatch(batch)) break;
+        const counts = await applyBatch(unit, client, where, batch);
+        await pruneBatch(unit, batch);
+        result.batches++;
+        result.changes += batch.changes.length;
+        result.inserted += counts.inserted;
+        result.updated += counts.updated;
+        result.deleted += counts.deleted;
+        result.expiredGaps += batch.plan.expired.length;
+        result.lateChanges += batch.plan.late.length;
+        if (batch.plan.late.length > 0) log.warn('changes arrived after their gap had expired; applied', { changeIds: batch.plan.late });
+        if (batch.plan.expired.length > 0) log.info('gaps expired: their transactions ended without committing', { changeIds: batch.plan.expired.slice(0, 20), count: batch.plan.expired.length });
+        log.info('batch applied', { batch: result.batches, rows: batch.changes.length, ...counts, ms: Date.now() - batchStarted });
+        gaps = nextGaps(gaps, batch.plan, batch.readAt);
+        highWater = batch.plan.newHighWater;
+        if (batch.freshChanges < config.batchSize) break;
+      }
+      result.highWater = highWater;
+      result.openGaps = gaps.filter((g) => !g.expired).length;
+      warnOldGaps(runtime, unit, gaps);
+    } catch (error) {
+      broken = isBrokenConnection(error);
+      throw error;
+    } finally {
+      if (!broken) await unlockUnit(client, where, id).catch(() => (broken = true));
+    }
+  } finally {
+    if (broken) forgetStages(client);
+    // A client whose connection failed must not go back to the pool.
+    client.release(broken ? true : undefined);
+  }
+  return { ...result, ms: Date.now() - started };
+}
+
+function isBrokenConnection(error: unknown): boolean {
+  return error instanceof TributaryError && (error.code === 'TARGET_UNREACHABLE' || (error.transient && error.code.startsWith('TARGET')));
+}
+
+async function restart(client: PoolClient, runtime: Runtime, unit: Unit, token: string | null, why: string): Promise<Checkpoint> {
+  const id = { sourceId: unit.source.id, table: unit.sourceTable.name };
+  runtime.logger.warn(`${why}; changes made while capture was missing are unknown, so the table is snapshotted again`, {
+    source: unit.source.id,
+    table: unit.sourceTable.name,
+  });
+  await inTransaction(client, runtime.target.where, 'resetting checkpoint', () => resetCheckpoint(client, runtime.target.where, id, token));
+  runtime.cleanedUnits.add(unitKey(unit.source.id, unit.sourceTable.name));
+  return loadCheckpoint(client, runtime.target.where, id, unit.target.name);
+}
+
+/** The gap list after a committed batch, without reading it back from PostgreSQL. */
+function nextGaps(gaps: StoredGap[], plan: import('./gaps').GapPlan, readAt: string | null): StoredGap[] {
+  const filled = new Set(plan.filled);
+  const expired = new Set(plan.expired);
+  const holders = new Map<number, string[]>();
+  for (const group of plan.holders) for (const changeId of group.changeIds) holders.set(changeId, group.holders);
+  const kept = gaps
+    .filter((g) => !filled.has(g.changeId))
+    .map((g) => ({ ...g, expired: g.expired || expired.has(g.changeId), holders: holders.get(g.changeId) ?? g.holders }));
+  const now = Date.now() / 1000;
+  for (const changeId of plan.added) kept.push({ changeId, firstSeenSource: readAt!, firstSeenEpoch: now, holders: null, expired: false });
+  return kept;
+}
+
+function warnOldGaps(runtime: Runtime, unit: Unit, gaps: StoredGap[]): void {
+  const now = Date.now() / 1000;
+  const old = gaps.filter((g) => !g.expired && now - g.firstSeenEpoch > runtime.config.gaps.alertSeconds);
+  if (old.length > 0) {
+    runtime.logger.warn('changes are held back by a long-open transaction; they will be applied when it commits', {
+      source: unit.source.id,
+      table: unit.sourceTable.name,
+      changeIds: old.slice(0, 20).map((g) => g.changeId),
+      count: old.length,
+      oldestSeconds: Math.round(now - Math.min(...old.map((g) => g.firstSeenEpoch))),
+    });
+  }
+}

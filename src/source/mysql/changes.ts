@@ -1,0 +1,216 @@
+/**
+ * Reading a source: the changelog past the watermark, the current rows of changed keys, the evidence
+ * for gap expiry, the snapshot stream, and pruning of applied changelog rows.
+ */
+import type { RowDataPacket } from 'mysql2/promise';
+import { mapDriverError, TributaryError } from '../../errors';
+import { quoteMysql } from '../../ident';
+import type { SourceRow, SourceTable, SourceValue } from '../../model';
+import { sqlFile } from '../../sqlfiles';
+import type { Evidence } from '../../pipeline/gaps';
+import { captureNames, keyColumns, newKeyColumn, oldKeyColumn } from './capture';
+import { exactTypeCast, type SourceHandle, sourceExecute, sourceQuery } from './connection';
+import { binaryColumnNames } from './introspect';
+
+export interface ChangeRow {
+  changeId: number;
+  op: 'I' | 'U' | 'D';
+  oldKey: SourceValue[] | null;
+  newKey: SourceValue[] | null;
+}
+
+export interface ChangeRead {
+  changes: ChangeRow[];
+  /** MySQL NOW(6) at the read; null when nothing came back. */
+  readAt: string | null;
+  /** Whether the row at the watermark itself (kept as a sentinel) was present. */
+  sentinelSeen: boolean;
+}
+
+const ER_NO_SUCH_TABLE = 1146;
+const ACCESS_DENIED = new Set([1227, 1142, 1044]);
+
+function toChangeId(value: unknown): number {
+  const id = Number(value);
+  if (!Number.isSafeInteger(id)) throw new TributaryError('INTERNAL', `change id ${String(value)} is beyond 2^53`);
+  return id;
+}
+
+/** `a IN (...)` or `(a = ? AND b = ?) OR ...` for a list of keys, with its parameters. */
+export function keyMatchSql(keyNames: readonly string[], keys: readonly SourceValue[][]): { sql: string; params: unknown[] } {
+  if (keyNames.length === 1) return { sql: `${quoteMysql(keyNames[0]!)} IN (?)`, params: [keys.map((k) => k[0])] };
+  const one = '(' + keyNames.map((n) => `${quoteMysql(n)} = ?`).join(' AND ') + ')';
+  return { sql: keys.map(() => one).join(' OR '), params: keys.flat() };
+}
+
+/** Keyset condition "key > after" in the form both MySQL and MariaDB turn into an index range. */
+export function keyAfterSql(keyNames: readonly string[], after: readonly SourceValue[]): { sql: string; params: unknown[] } {
+  const terms: string[] = [];
+  const params: unknown[] = [];
+  for (let i = 0; i < keyNames.length; i++) {
+    const parts = keyNames.slice(0, i).map((n) => `${quoteMysql(n)} = ?`);
+    parts.push(`${quoteMysql(keyNames[i]!)} > ?`);
+    terms.push('(' + parts.join(' AND ') + ')');
+    params.push(...after.slice(0, i + 1));
+  }
+  return { sql: terms.join(' OR '), params };
+}
+
+/** Contiguous runs of ids, so a prune is a few BETWEEN ranges, not thousands of ids. */
+export function idRanges(ids: readonly number[]): [number, number][] {
+  const sorted = [...ids].sort((a, b) => a - b);
+  const ranges: [number, number][] = [];
+  for (const id of sorted) {
+    const last = ranges[ranges.length - 1];
+    if (last && id === last[1] + 1) last[1] = id;
+    else if (!last || id > last[1]) ranges.push([id, id]);
+  }
+  return ranges;
+}
+
+function keyBinaryNames(table: SourceTable): Set<string> {
+  const names = new Set<string>();
+  const binary = binaryColumnNames(table.columns);
+  keyColumns(table).forEach((column, index) => {
+    if (binary.has(column.name)) {
+      names.add(oldKeyColumn(index + 1));
+      names.add(newKeyColumn(index + 1));
+    }
+  });
+  return names;
+}
+
+/**
+ * Reads changes at or above the watermark (the row at the watermark is kept as a sentinel that proves
+ * the changelog was not emptied or recreated) and the listed gap ids, oldest first.
+ */
+export async function readChanges(handle: SourceHandle, table: SourceTable, highWater: number, gapIds: readonly number[], limit: number): Promise<ChangeRead> {
+  const names = captureNames(table.name);
+  const width = table.key.length;
+  const keyCols = Array.from({ length: width }, (_, i) => [oldKeyColumn(i + 1), newKeyColumn(i + 1)]).flat();
+  const select = ['`change_id`', '`op`', ...keyCols.map(quoteMysql), 'NOW(6) AS `tributary_read_at`'].join(', ');
+  let where = '`change_id` >= ?';
+  const params: unknown[] = [highWater];
+  if (gapIds.length > 0) {
+    where += ' OR `change_id` IN (?)';
+    params.push(gapIds);
+  }
+  params.push(limit + gapIds.length + 1);
+  const sql = `SELECT ${select} FROM ${quoteMysql(names.changelog)} WHERE ${where} ORDER BY \`change_id\` LIMIT ?`;
+  let rows: RowDataPacket[];
+  try {
+    const [result] = await handle.pool.query<RowDataPacket[]>({ sql, typeCast: exactTypeCast(keyBinaryNames(table)) as never }, params);
+    rows = result;
+  } catch (error) {
+    if ((error as { errno?: number }).errno === ER_NO_SUCH_TABLE) {
+      throw new TributaryError('CHANGELOG_MISSING', `changelog table ${names.changelog} is missing in ${handle.where}; run \`tributary triggers install\``, { cause: error });
+    }
+    throw mapDriverError(error, { side: 'source', where: handle.where, doing: `reading changes of ${table.name}` });
+  }
+  let sentinelSeen = false;
+  const changes: ChangeRow[] = [];
+  let readAt: string | null = null;
+  for (const row of rows) {
+    readAt ??= row.tributary_read_at as string;
+    const changeId = toChangeId(row.change_id);
+    if (changeId === highWater && highWater > 0) {
+      sentinelSeen = true;
+      continue;
+    }
+    const op = row.op as ChangeRow['op'];
+    const pick = (column: (i: number) => string): SourceValue[] => Array.from({ length: width }, (_, i) => row[column(i + 1)] as SourceValue);
+    changes.push({ changeId, op, oldKey: op === 'I' ? null : pick(oldKeyColumn), newKey: op === 'D' ? null : pick(newKeyColumn) });
+  }
+  return { changes, readAt, sentinelSeen };
+}
+
+// Rows looked up per query: large enough to amortise round trips, small enough for the range optimiser.
+const FETCH_CHUNK = 1000;
+
+/** The current rows of the given keys, chunk by chunk; a key without a row has been deleted. */
+export async function* fetchRows(handle: SourceHandle, table: SourceTable, keys: readonly SourceValue[][]): AsyncGenerator<SourceRow[]> {
+  const columns = table.columns.map((c) => quoteMysql(c.name)).join(', ');
+  const binary = binaryColumnNames(table.columns);
+  for (let start = 0; start < keys.length; start += FETCH_CHUNK) {
+    const match = keyMatchSql(table.key, keys.slice(start, start + FETCH_CHUNK));
+    const sql = `SELECT ${columns} FROM ${quoteMysql(table.name)} WHERE ${match.sql}`;
+    yield await sourceQuery<RowDataPacket>(handle, `reading changed rows of ${table.name}`, sql, match.params, binary);
+  }
+}
+
+/** Deletes applied changelog rows by id ranges (never TRUNCATE: that would reuse ids). */
+export async function pruneChanges(handle: SourceHandle, table: SourceTable, ids: readonly number[]): Promise<number> {
+  const names = captureNames(table.name);
+  const ranges = idRanges(ids);
+  let deleted = 0;
+  // Bounded statements keep each delete's row locks short.
+  for (let start = 0; start < ranges.length; start += 200) {
+    const slice = ranges.slice(start, start + 200);
+    const sql = `DELETE FROM ${quoteMysql(names.changelog)} WHERE ${slice.map(() => '`change_id` BETWEEN ? AND ?').join(' OR ')}`;
+    deleted += await sourceExecute(handle, `pruning applied changes of ${table.name}`, sql, slice.flat());
+  }
+  return deleted;
+}
+
+/**
+ * After a crash between the commit in PostgreSQL and the prune, applied rows stay below the
+ * watermark. Deletes them, except the sentinel and the gaps still being watched.
+ */
+export async function pruneBelowWatermark(handle: SourceHandle, table: SourceTable, highWater: number, keepIds: readonly number[]): Promise<number> {
+  const names = captureNames(table.name);
+  let sql = `DELETE FROM ${quoteMysql(names.changelog)} WHERE \`change_id\` < ?`;
+  const params: unknown[] = [highWater];
+  if (keepIds.length > 0) {
+    sql += ' AND `change_id` NOT IN (?)';
+    params.push(keepIds);
+  }
+  sql += ' ORDER BY `change_id` LIMIT 10000';
+  let total = 0;
+  for (;;) {
+    const deleted = await sourceExecute(handle, `pruning applied changes of ${table.name}`, sql, params);
+    total += deleted;
+    if (deleted < 10000) return total;
+  }
+}
+
+export async function readEvidence(handle: SourceHandle): Promise<Evidence> {
+  try {
+    const [rows] = await handle.pool.query<RowDataPacket[]>(sqlFile('mysql/open_transactions.sql'));
+    const alive = new Set<string>();
+    for (const row of rows) if (row.trx_id !== null) alive.add(String(row.trx_id));
+    return { readAt: String(rows[0]!.read_at), alive };
+  } catch (error) {
+    if (ACCESS_DENIED.has((error as { errno?: number }).errno ?? 0)) {
+      const rows = await sourceQuery<RowDataPacket>(handle, 'reading the clock', 'SELECT NOW(6) AS read_at');
+      return { readAt: String(rows[0]!.read_at), alive: null };
+    }
+    throw mapDriverError(error, { side: 'source', where: handle.where, doing: 'reading open transactions' });
+  }
+}
+
+/** Streams the rows of one snapshot chunk: key order, after the given key, at most limit rows. */
+export function snapshotQuery(table: SourceTable, after: readonly SourceValue[] | null, limit: number): { sql: string; params: unknown[] } {
+  const columns = table.columns.map((c) => quoteMysql(c.name)).join(', ');
+  const order = table.key.map(quoteMysql).join(', ');
+  const condition = after ? keyAfterSql(table.key, after) : null;
+  const sql = `SELECT ${columns} FROM ${quoteMysql(table.name)}${condition ? ` WHERE ${condition.sql}` : ''} ORDER BY ${order} LIMIT ?`;
+  return { sql, params: [...(condition?.params ?? []), limit] };
+}
+
+export async function* streamSnapshotChunk(handle: SourceHandle, table: SourceTable, after: readonly SourceValue[] | null, limit: number): AsyncGenerator<SourceRow> {
+  const { sql, params } = snapshotQuery(table, after, limit);
+  const connection = await handle.pool.getConnection().catch((error: unknown) => {
+    throw mapDriverError(error, { side: 'source', where: handle.where, doing: `snapshotting ${table.name}` });
+  });
+  try {
+    const core = (connection as unknown as { connection: { query: (o: object, p: unknown[]) => { stream: (o: object) => AsyncIterable<SourceRow> } } }).connection;
+    const stream = core.query({ sql, typeCast: exactTypeCast(binaryColumnNames(table.columns)) }, params).stream({ highWaterMark: 1000 });
+    try {
+      for await (const row of stream) yield row;
+    } catch (error) {
+      throw mapDriverError(error, { side: 'source', where: handle.where, doing: `snapshotting ${table.name}` });
+    }
+  } finally {
+    connection.release();
+  }
+}

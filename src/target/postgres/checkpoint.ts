@@ -1,0 +1,134 @@
+/**
+ * Checkpoint: Tributary's progress per (source, table) unit, kept in PostgreSQL next to the data so
+ * that a batch and its watermark commit together or not at all.
+ */
+import { TributaryError } from '../../errors';
+import type { SourceValue } from '../../model';
+import { sqlFile } from '../../sqlfiles';
+import { type PoolClient, targetQuery } from './connection';
+
+export interface UnitId {
+  sourceId: string;
+  table: string;
+}
+
+export interface Checkpoint {
+  changelogToken: string | null;
+  highWater: number;
+  snapshotState: 'pending' | 'running' | 'done';
+  /** Key of the last row a running snapshot copied. */
+  snapshotAfter: SourceValue[] | null;
+  snapshotRows: number;
+}
+
+export interface StoredGap {
+  changeId: number;
+  /** MySQL NOW(6), UTC, of the read that first missed the id: 'YYYY-MM-DD HH:MM:SS.ffffff'. */
+  firstSeenSource: string;
+  /** Local clock (epoch seconds) when the gap was recorded. */
+  firstSeenEpoch: number;
+  holders: string[] | null;
+  expired: boolean;
+}
+
+const lockKey = (unit: UnitId): string => JSON.stringify(['tributary', unit.sourceId, unit.table]);
+
+export async function tryLockUnit(client: PoolClient, where: string, unit: UnitId): Promise<boolean> {
+  const result = await targetQuery<{ locked: boolean }>(client, where, 'locking unit', sqlFile('state/lock_unit.sql'), [lockKey(unit)]);
+  return result.rows[0]?.locked === true;
+}
+
+export async function unlockUnit(client: PoolClient, where: string, unit: UnitId): Promise<void> {
+  await targetQuery(client, where, 'unlocking unit', sqlFile('state/unlock_unit.sql'), [lockKey(unit)]);
+}
+
+/** Key values survive JSON with Buffers as {"hex": "..."}. */
+export function encodeKey(values: readonly SourceValue[]): unknown[] {
+  return values.map((v) => (Buffer.isBuffer(v) ? { hex: v.toString('hex') } : v));
+}
+
+export function decodeKey(json: unknown): SourceValue[] {
+  if (!Array.isArray(json)) throw new Error('stored snapshot key is not an array');
+  return json.map((v: unknown) => {
+    if (v !== null && typeof v === 'object' && typeof (v as { hex?: unknown }).hex === 'string') return Buffer.from((v as { hex: string }).hex, 'hex');
+    if (v === null || typeof v === 'string') return v;
+    throw new Error('stored snapshot key holds an unexpected value');
+  });
+}
+
+export async function loadCheckpoint(client: PoolClient, where: string, unit: UnitId, targetTable: string): Promise<Checkpoint> {
+  await targetQuery(client, where, 'creating checkpoint', sqlFile('state/ensure_checkpoint.sql'), [unit.sourceId, unit.table, targetTable]);
+  const result = await targetQuery(client, where, 'reading checkpoint', sqlFile('state/read_checkpoint.sql'), [unit.sourceId, unit.table]);
+  const row = result.rows[0];
+  if (!row) throw new TributaryError('INTERNAL', `checkpoint for ${unit.sourceId}.${unit.table} vanished`);
+  return {
+    changelogToken: row.changelog_token,
+    highWater: Number(row.high_water),
+    snapshotState: row.snapshot_state,
+    snapshotAfter: row.snapshot_after === null ? null : decodeKey(row.snapshot_after),
+    snapshotRows: Number(row.snapshot_rows),
+  };
+}
+
+export async function setChangelogToken(client: PoolClient, where: string, unit: UnitId, token: string | null): Promise<void> {
+  await targetQuery(client, where, 'recording changelog token', sqlFile('state/set_token.sql'), [unit.sourceId, unit.table, token]);
+}
+
+/** Forgets all progress of a unit: the next pass snapshots it again. */
+export async function resetCheckpoint(client: PoolClient, where: string, unit: UnitId, token: string | null): Promise<void> {
+  await targetQuery(client, where, 'resetting checkpoint', sqlFile('state/clear_gaps.sql'), [unit.sourceId, unit.table]);
+  await targetQuery(client, where, 'resetting checkpoint', sqlFile('state/reset_checkpoint.sql'), [unit.sourceId, unit.table, token]);
+}
+
+export async function loadGaps(client: PoolClient, where: string, unit: UnitId, recheckSeconds: number): Promise<StoredGap[]> {
+  await targetQuery(client, where, 'dropping old gaps', sqlFile('state/drop_old_gaps.sql'), [unit.sourceId, unit.table, recheckSeconds]);
+  const result = await targetQuery(client, where, 'reading gaps', sqlFile('state/read_gaps.sql'), [unit.sourceId, unit.table, recheckSeconds]);
+  return result.rows.map((row) => ({
+    changeId: Number(row.change_id),
+    firstSeenSource: row.first_seen_source,
+    firstSeenEpoch: Number(row.first_seen_epoch),
+    holders: row.holders,
+    expired: row.expired,
+  }));
+}
+
+/** Must run inside the batch transaction: the batch applies only if the watermark is still expected. */
+export async function lockCheckpoint(client: PoolClient, where: string, unit: UnitId, expectedHighWater: number): Promise<void> {
+  const result = await targetQuery<{ high_water: string }>(client, where, 'locking checkpoint', sqlFile('state/lock_checkpoint.sql'), [unit.sourceId, unit.table]);
+  const actual = Number(result.rows[0]?.high_water ?? NaN);
+  if (actual !== expectedHighWater) {
+    throw new TributaryError('CHECKPOINT_CONFLICT', `checkpoint of ${unit.sourceId}.${unit.table} moved from ${expectedHighWater} to ${actual} during the batch; another process is applying it`);
+  }
+}
+
+export interface GapChanges {
+  /** New gaps, all first seen by the read made at readAt. */
+  added: number[];
+  readAt: string | null;
+  /** Gaps whose change arrived. */
+  filled: number[];
+  expired: number[];
+  /** Holder sets to store, by identical set. */
+  holders: { changeIds: number[]; holders: string[] }[];
+}
+
+export async function advanceCheckpoint(client: PoolClient, where: string, unit: UnitId, highWater: number, appliedChanges: number, gaps: GapChanges): Promise<void> {
+  const base = [unit.sourceId, unit.table];
+  await targetQuery(client, where, 'advancing checkpoint', sqlFile('state/advance_checkpoint.sql'), [...base, highWater, appliedChanges]);
+  if (gaps.filled.length) await targetQuery(client, where, 'closing gaps', sqlFile('state/delete_gaps.sql'), [...base, gaps.filled]);
+  if (gaps.added.length) await targetQuery(client, where, 'recording gaps', sqlFile('state/insert_gaps.sql'), [...base, gaps.added, gaps.readAt]);
+  if (gaps.expired.length) await targetQuery(client, where, 'expiring gaps', sqlFile('state/expire_gaps.sql'), [...base, gaps.expired]);
+  for (const h of gaps.holders) await targetQuery(client, where, 'recording gap holders', sqlFile('state/set_gap_holders.sql'), [...base, h.changeIds, h.holders]);
+}
+
+export async function beginSnapshot(client: PoolClient, where: string, unit: UnitId): Promise<void> {
+  await targetQuery(client, where, 'starting snapshot', sqlFile('state/snapshot_begin.sql'), [unit.sourceId, unit.table]);
+}
+
+export async function recordSnapshotProgress(client: PoolClient, where: string, unit: UnitId, after: readonly SourceValue[], rows: number): Promise<void> {
+  await targetQuery(client, where, 'recording snapshot progress', sqlFile('state/snapshot_progress.sql'), [unit.sourceId, unit.table, JSON.stringify(encodeKey(after)), rows]);
+}
+
+export async function finishSnapshot(client: PoolClient, where: string, unit: UnitId): Promise<void> {
+  await targetQuery(client, where, 'finishing snapshot', sqlFile('state/snapshot_done.sql'), [unit.sourceId, unit.table]);
+}

@@ -1,0 +1,89 @@
+/**
+ * Stage: a session-private table per target table that a batch is COPYed into before the merge.
+ * It is created once per connection and emptied by every commit or rollback (ON COMMIT DELETE ROWS).
+ */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
+import { from as copyFrom } from 'pg-copy-streams';
+import { mapDriverError } from '../../errors';
+import { quotePg } from '../../ident';
+import type { PoolClient } from './connection';
+import { SOURCE_COLUMN, type TargetTable } from './schema';
+
+/** Staging column telling the merge what to do with the row: 'U' upsert, 'D' delete. */
+export const OP_COLUMN = '_tributary_op';
+
+const createdStages = new WeakMap<PoolClient, Set<string>>();
+
+export function stageName(table: TargetTable): string {
+  const signature = [table.schema, table.name, ...table.columns.map((c) => `${c.name}:${c.pgType}`)].join('\u0000');
+  return 'tributary_stage_' + createHash('sha1').update(signature).digest('hex').slice(0, 16);
+}
+
+export function createStageSql(table: TargetTable): string {
+  const columns = [`${quotePg(OP_COLUMN)} "char" NOT NULL`, `${quotePg(SOURCE_COLUMN)} text NOT NULL`, ...table.columns.map((c) => `${quotePg(c.name)} ${c.pgType}`)];
+  return `CREATE TEMP TABLE IF NOT EXISTS ${quotePg(stageName(table))} (${columns.join(', ')}) ON COMMIT DELETE ROWS`;
+}
+
+/** Stage columns in COPY order. */
+export function stageColumns(table: TargetTable): string[] {
+  return [OP_COLUMN, SOURCE_COLUMN, ...table.columns.map((c) => c.name)];
+}
+
+export async function ensureStage(client: PoolClient, where: string, table: TargetTable): Promise<string> {
+  const name = stageName(table);
+  let known = createdStages.get(client);
+  if (!known) {
+    known = new Set();
+    createdStages.set(client, known);
+  }
+  if (!known.has(name)) {
+    try {
+      await client.query(createStageSql(table));
+    } catch (error) {
+      throw mapDriverError(error, { side: 'target', where, doing: `creating staging table for ${table.name}` });
+    }
+    known.add(name);
+  }
+  return name;
+}
+
+/** Forgets staging tables of a client whose session is gone (after a connection error). */
+export function forgetStages(client: PoolClient): void {
+  createdStages.delete(client);
+}
+
+// COPY is fastest when fed chunks of many rows; one write per row is tens of times slower.
+const CHUNK_BYTES = 256 * 1024;
+
+async function* chunked(lines: AsyncIterable<string> | Iterable<string>): AsyncGenerator<string> {
+  let buffer = '';
+  for await (const line of lines) {
+    buffer += line;
+    if (buffer.length >= CHUNK_BYTES) {
+      yield buffer;
+      buffer = '';
+    }
+  }
+  if (buffer.length > 0) yield buffer;
+}
+
+/**
+ * COPYs text-format lines (each ending in \n) into a table. Streams: at most one chunk is held in
+ * memory besides what the source iterator holds.
+ */
+export async function copyLines(
+  client: PoolClient,
+  where: string,
+  qualifiedTable: string,
+  columns: readonly string[],
+  lines: AsyncIterable<string> | Iterable<string>,
+): Promise<void> {
+  const sql = `COPY ${qualifiedTable} (${columns.map(quotePg).join(', ')}) FROM STDIN`;
+  try {
+    await pipeline(Readable.from(chunked(lines)), client.query(copyFrom(sql)));
+  } catch (error) {
+    throw mapDriverError(error, { side: 'target', where, doing: `copying rows into ${qualifiedTable}` });
+  }
+}

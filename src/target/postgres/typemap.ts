@@ -1,0 +1,199 @@
+/**
+ * MySQL/MariaDB column types → PostgreSQL column types, and MySQL values → fields of COPY text format.
+ * Every mapping must hold every source value exactly; values PostgreSQL has no equivalent for are
+ * reported, never bent into something else.
+ */
+import type { SourceColumn, SourceValue } from '../../model';
+
+export type EncodeResult = { ok: true; text: string } | { ok: false; reason: string };
+
+type Encoder = (column: SourceColumn, value: string | Buffer) => EncodeResult;
+interface Mapping {
+  type: string;
+  encode: Encoder;
+}
+
+/** PostgreSQL column type that holds every value of the MySQL column exactly. */
+export function pgTypeFor(column: SourceColumn): string {
+  return mappingFor(column).type;
+}
+
+/** One field of COPY text format (delimiter tab, NULL `\N`), already escaped. */
+export function encodeCopyValue(column: SourceColumn, value: SourceValue): EncodeResult {
+  if (value === null) return { ok: true, text: '\\N' };
+  return mappingFor(column).encode(column, value);
+}
+
+// [signed, unsigned]: unsigned widens one size because its upper half does not fit the same size.
+// tinyint(1) stays an integer: MySQL lets it hold -128..127, not just 0/1.
+const INTEGER_TYPES: Record<string, [string, string]> = {
+  tinyint: ['smallint', 'smallint'],
+  smallint: ['smallint', 'integer'],
+  mediumint: ['integer', 'integer'],
+  int: ['integer', 'bigint'],
+  bigint: ['bigint', 'numeric(20,0)'],
+};
+
+const TEXT_TYPES = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext']);
+const BINARY_TYPES = new Set(['binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob']);
+// Kept as MySQL's internal bytes (SRID + WKB) so nothing is lost and no PostGIS is required.
+const SPATIAL_TYPES = new Set([
+  'geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon',
+  'geometrycollection', 'geomcollection',
+]);
+
+function mappingFor(column: SourceColumn): Mapping {
+  const dataType = column.dataType.toLowerCase();
+  // MariaDB's JSON is a LONGTEXT, so the flag wins over the data type.
+  if (column.isJson) return { type: 'jsonb', encode: encodeJson };
+  if (column.charset?.toLowerCase() === 'binary' || BINARY_TYPES.has(dataType) || SPATIAL_TYPES.has(dataType)) {
+    return { type: 'bytea', encode: encodeBytea };
+  }
+  const integer = INTEGER_TYPES[dataType];
+  if (integer) return { type: integer[isUnsigned(column) ? 1 : 0], encode: encodePlain };
+  if (TEXT_TYPES.has(dataType)) {
+    if (dataType !== 'char' && dataType !== 'varchar') return { type: 'text', encode: encodeText };
+    // MySQL allows char(0)/varchar(0) (only '' fits); PostgreSQL's varchar needs a length of at least 1.
+    const length = Math.max(1, column.charMaxLength ?? typeArgs(column)[0] ?? 1);
+    return { type: `varchar(${length})`, encode: encodeText };
+  }
+  switch (dataType) {
+    case 'bit': {
+      const bits = column.numericPrecision ?? typeArgs(column)[0] ?? 1;
+      return bits === 1 ? { type: 'boolean', encode: encodeBoolBit } : { type: `bit(${bits})`, encode: encodeBits(bits) };
+    }
+    case 'decimal':
+    case 'numeric': {
+      const [p, s] = typeArgs(column);
+      return { type: `numeric(${column.numericPrecision ?? p ?? 10},${column.numericScale ?? s ?? 0})`, encode: encodePlain };
+    }
+    case 'float':
+      return { type: 'real', encode: encodePlain };
+    case 'double':
+      return { type: 'double precision', encode: encodePlain };
+    case 'year':
+      return { type: 'smallint', encode: encodePlain };
+    case 'date':
+      return { type: 'date', encode: encodeDate('') };
+    case 'datetime':
+      return { type: `timestamp(${fractionDigits(column)}) without time zone`, encode: encodeDate('') };
+    case 'timestamp':
+      // Read with session time_zone '+00:00', so the text is UTC and says so.
+      return { type: `timestamptz(${fractionDigits(column)})`, encode: encodeDate('+00') };
+    case 'time':
+      // MySQL TIME spans -838:59:59..838:59:59; PostgreSQL time is a time of day (0..24h).
+      return { type: 'interval', encode: encodePlain };
+    case 'enum':
+      return { type: 'text', encode: encodeText };
+    case 'set':
+      return { type: 'text[]', encode: encodeSet };
+    default:
+      throw new Error(`column ${JSON.stringify(column.name)}: no PostgreSQL type for MySQL type ${column.columnType}`);
+  }
+}
+
+function isUnsigned(column: SourceColumn): boolean {
+  return column.unsigned || /\bunsigned\b/i.test(column.columnType);
+}
+
+/** The numbers in a column type's parentheses: 'decimal(10,2)' → [10, 2]. */
+function typeArgs(column: SourceColumn): number[] {
+  const m = /^\w+\(([\d,\s]+)\)/.exec(column.columnType);
+  return m ? m[1].split(',').map((n) => Number(n.trim())) : [];
+}
+
+// MySQL's default is whole seconds; PostgreSQL's is 6 digits, so the precision is always written.
+function fractionDigits(column: SourceColumn): number {
+  return column.datetimePrecision ?? typeArgs(column)[0] ?? 0;
+}
+
+/** COPY text format: backslash first, then the characters that would end a field or a row. */
+function escapeCopy(text: string): string {
+  return text.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]);
+}
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+function ok(text: string): EncodeResult {
+  return { ok: true, text };
+}
+
+function fail(column: SourceColumn, reason: string): EncodeResult {
+  return { ok: false, reason: `column ${JSON.stringify(column.name)}: ${reason}` };
+}
+
+function asString(column: SourceColumn, value: string | Buffer): string {
+  if (typeof value === 'string') return value;
+  throw new Error(`column ${JSON.stringify(column.name)} (${column.columnType}): expected text from MySQL, got binary data`);
+}
+
+function asBuffer(column: SourceColumn, value: string | Buffer): Buffer {
+  if (Buffer.isBuffer(value)) return value;
+  throw new Error(`column ${JSON.stringify(column.name)} (${column.columnType}): expected binary data from MySQL, got text`);
+}
+
+const encodePlain: Encoder = (column, value) => ok(escapeCopy(asString(column, value)));
+
+// PostgreSQL text types cannot store NUL at all.
+const encodeText: Encoder = (column, value) => {
+  const text = asString(column, value);
+  const at = text.indexOf('\u0000');
+  if (at >= 0) return fail(column, `text contains a NUL character (at character ${at}), which PostgreSQL text cannot hold`);
+  return ok(escapeCopy(text));
+};
+
+// An odd run of backslashes before u0000 is the escape \u0000; an even run is an escaped backslash.
+const JSON_NUL_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u0000/;
+
+const encodeJson: Encoder = (column, value) => {
+  const text = asString(column, value);
+  if (text.includes('\u0000') || JSON_NUL_ESCAPE.test(text)) {
+    return fail(column, 'JSON contains \\u0000, which jsonb rejects');
+  }
+  return ok(escapeCopy(text));
+};
+
+// COPY text turns the doubled backslash into one, so PostgreSQL receives bytea hex input \x....
+const encodeBytea: Encoder = (column, value) => ok('\\\\x' + asBuffer(column, value).toString('hex'));
+
+const encodeBoolBit: Encoder = (column, value) => ok(asBuffer(column, value).some((b) => b !== 0) ? 't' : 'f');
+
+function encodeBits(bits: number): Encoder {
+  return (column, value) => {
+    const all = [...asBuffer(column, value)].map((b) => b.toString(2).padStart(8, '0')).join('').padStart(bits, '0');
+    const extra = all.slice(0, all.length - bits);
+    if (extra.includes('1')) return fail(column, `value has more than ${bits} significant bits`);
+    return ok(all.slice(all.length - bits));
+  };
+}
+
+/** MySQL SET text 'a,b' → array literal {"a","b"}; quoting every element keeps 'NULL' or '' a string. */
+const encodeSet: Encoder = (column, value) => {
+  const text = asString(column, value);
+  if (text.includes('\u0000')) return fail(column, 'SET value contains a NUL character, which PostgreSQL text cannot hold');
+  if (text === '') return ok('{}');
+  const elements = text.split(',').map((e) => '"' + e.replace(/[\\"]/g, (c) => '\\' + c) + '"');
+  return ok(escapeCopy('{' + elements.join(',') + '}'));
+};
+
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * date/datetime/timestamp. PostgreSQL has no year 0, month 0 or day 0, and rejects days a month does not
+ * have (MySQL stores them under ALLOW_INVALID_DATES), so those are reported instead of failing the COPY.
+ */
+function encodeDate(zoneSuffix: string): Encoder {
+  return (column, value) => {
+    const text = asString(column, value);
+    const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
+    if (!m) return fail(column, `unrecognised date/time value '${text}'`);
+    const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    if (year === 0 || month === 0 || day === 0) {
+      return fail(column, `zero or partial-zero date '${text}' has no PostgreSQL value`);
+    }
+    const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+    if (month > 12 || day > DAYS_IN_MONTH[month - 1] || (month === 2 && day === 29 && !leap)) {
+      return fail(column, `invalid calendar date '${text}' has no PostgreSQL value`);
+    }
+    return ok(escapeCopy(text + zoneSuffix));
+  };
+}

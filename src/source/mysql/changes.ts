@@ -56,18 +56,6 @@ export function keyAfterSql(keyNames: readonly string[], after: readonly SourceV
   return { sql: terms.join(' OR '), params };
 }
 
-/** Contiguous runs of ids, so a prune is a few BETWEEN ranges, not thousands of ids. */
-export function idRanges(ids: readonly number[]): [number, number][] {
-  const sorted = [...ids].sort((a, b) => a - b);
-  const ranges: [number, number][] = [];
-  for (const id of sorted) {
-    const last = ranges[ranges.length - 1];
-    if (last && id === last[1] + 1) last[1] = id;
-    else if (!last || id > last[1]) ranges.push([id, id]);
-  }
-  return ranges;
-}
-
 function keyBinaryNames(table: SourceTable): Set<string> {
   const names = new Set<string>();
   const binary = binaryColumnNames(table.columns);
@@ -138,38 +126,42 @@ export async function* fetchRows(handle: SourceHandle, table: SourceTable, keys:
   }
 }
 
-/** Deletes applied changelog rows by id ranges (never TRUNCATE: that would reuse ids). */
+// Ids deleted per statement. Deletes name each id: a unique lookup locks only that row, while a range
+// delete would also wait on the next, possibly uncommitted, changelog row a writer holds.
+const PRUNE_CHUNK = 1000;
+
+/** Deletes applied changelog rows by id (never TRUNCATE: that would let ids be reused). */
 export async function pruneChanges(handle: SourceHandle, table: SourceTable, ids: readonly number[]): Promise<number> {
   const names = captureNames(table.name);
-  const ranges = idRanges(ids);
   let deleted = 0;
-  // Bounded statements keep each delete's row locks short.
-  for (let start = 0; start < ranges.length; start += 200) {
-    const slice = ranges.slice(start, start + 200);
-    const sql = `DELETE FROM ${quoteMysql(names.changelog)} WHERE ${slice.map(() => '`change_id` BETWEEN ? AND ?').join(' OR ')}`;
-    deleted += await sourceExecute(handle, `pruning applied changes of ${table.name}`, sql, slice.flat());
+  for (let start = 0; start < ids.length; start += PRUNE_CHUNK) {
+    const sql = `DELETE FROM ${quoteMysql(names.changelog)} WHERE \`change_id\` IN (?)`;
+    deleted += await sourceExecute(handle, `pruning applied changes of ${table.name}`, sql, [ids.slice(start, start + PRUNE_CHUNK)]);
   }
   return deleted;
 }
 
 /**
  * After a crash between the commit in PostgreSQL and the prune, applied rows stay below the
- * watermark. Deletes them, except the sentinel and the gaps still being watched.
+ * watermark. Finds them with a non-locking read and deletes them by id, except the gaps still watched
+ * (their rows, should they appear, are not applied yet).
  */
 export async function pruneBelowWatermark(handle: SourceHandle, table: SourceTable, highWater: number, keepIds: readonly number[]): Promise<number> {
   const names = captureNames(table.name);
-  let sql = `DELETE FROM ${quoteMysql(names.changelog)} WHERE \`change_id\` < ?`;
-  const params: unknown[] = [highWater];
-  if (keepIds.length > 0) {
-    sql += ' AND `change_id` NOT IN (?)';
-    params.push(keepIds);
-  }
-  sql += ' ORDER BY `change_id` LIMIT 10000';
+  const keep = new Set(keepIds);
   let total = 0;
+  let after = 0;
   for (;;) {
-    const deleted = await sourceExecute(handle, `pruning applied changes of ${table.name}`, sql, params);
-    total += deleted;
-    if (deleted < 10000) return total;
+    const rows = await sourceQuery<RowDataPacket>(
+      handle,
+      `finding applied changes of ${table.name}`,
+      `SELECT \`change_id\` FROM ${quoteMysql(names.changelog)} WHERE \`change_id\` > ? AND \`change_id\` < ? ORDER BY \`change_id\` LIMIT 10000`,
+      [after, highWater],
+    );
+    if (rows.length === 0) return total;
+    const ids = rows.map((r) => toChangeId(r.change_id));
+    total += await pruneChanges(handle, table, ids.filter((id) => !keep.has(id)));
+    after = ids[ids.length - 1]!;
   }
 }
 

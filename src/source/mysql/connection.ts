@@ -63,8 +63,12 @@ export function openSource(source: SourceConfig, connectionLimit: number): Sourc
     enableKeepAlive: true,
   });
   // Every connection reads TIMESTAMP values in UTC, so they map to timestamptz without shifting.
+  // READ COMMITTED: Tributary's reads need no repeatable snapshot, and its deletes then take no gap
+  // locks that could make an application's insert into a changelog wait.
   pool.on('connection', (conn) => {
-    (conn as unknown as { query: (sql: string) => void }).query("SET SESSION time_zone = '+00:00'");
+    const raw = conn as unknown as { query: (sql: string) => void };
+    raw.query("SET SESSION time_zone = '+00:00'");
+    raw.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
   });
   return { id: source.id, where: `source ${source.id} (${e.display})`, database: e.database, pool };
 }

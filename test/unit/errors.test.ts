@@ -1,0 +1,184 @@
+import { ConfigError, ExitCode, exitCodeFor, isConnectionFailure, mapDriverError, redactSecrets, TributaryError, type ErrorCode, type ErrorSite } from '../../src/errors';
+
+const SOURCE: ErrorSite = { side: 'source', where: 'source eu (127.0.0.1:3306)', doing: 'reading changes of orders' };
+const TARGET: ErrorSite = { side: 'target', where: 'target (127.0.0.1:5432/warehouse)' };
+
+/** An error shaped like the ones mysql2, pg and node sockets throw. */
+function driverError(message: string, fields: Record<string, unknown>): Error {
+  return Object.assign(new Error(message), fields);
+}
+
+const refused = () => driverError('connect ECONNREFUSED 127.0.0.1:3306', { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' });
+
+describe('mapDriverError: unreachable servers', () => {
+  test('ECONNREFUSED on the source is SOURCE_UNREACHABLE and transient', () => {
+    const error = mapDriverError(refused(), SOURCE);
+    expect(error).toBeInstanceOf(TributaryError);
+    expect(error.code).toBe('SOURCE_UNREACHABLE');
+    expect(error.transient).toBe(true);
+  });
+
+  test('the message names where it happened and what was being done', () => {
+    const error = mapDriverError(refused(), SOURCE);
+    expect(error.message).toContain('source eu (127.0.0.1:3306)');
+    expect(error.message).toContain('reading changes of orders');
+    expect(error.message).toContain('ECONNREFUSED');
+  });
+
+  test('the message holds no password even when the driver message has a URL with one', () => {
+    const error = mapDriverError(driverError('connect ECONNREFUSED for mysql://app:s3cr3t-pw@db.internal:3306/shop', { code: 'ECONNREFUSED' }), SOURCE);
+    expect(error.code).toBe('SOURCE_UNREACHABLE');
+    expect(error.message).toContain('source eu (127.0.0.1:3306)');
+    expect(error.message).not.toContain('s3cr3t-pw');
+  });
+
+  test('query failures are redacted too', () => {
+    const error = mapDriverError(driverError('bad option in postgres://u:hunter2@h/db password=hunter3', { code: '42601' }), TARGET);
+    expect(error.message).not.toMatch(/hunter[23]/);
+  });
+
+  test('the same failure on the target is TARGET_UNREACHABLE', () => {
+    const error = mapDriverError(driverError('connect ECONNREFUSED 127.0.0.1:5432', { code: 'ECONNREFUSED' }), TARGET);
+    expect(error).toMatchObject({ code: 'TARGET_UNREACHABLE', transient: true });
+  });
+
+  test.each(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'PROTOCOL_CONNECTION_LOST'])('%s is a transient connection failure', (code) => {
+    expect(mapDriverError(driverError(`boom ${code}`, { code }), SOURCE)).toMatchObject({ code: 'SOURCE_UNREACHABLE', transient: true });
+  });
+
+  test('PostgreSQL connection exceptions (class 08) are TARGET_UNREACHABLE', () => {
+    expect(mapDriverError(driverError('connection failure', { code: '08006' }), TARGET)).toMatchObject({ code: 'TARGET_UNREACHABLE', transient: true });
+  });
+
+  test('pg\'s "Connection terminated unexpectedly" is a connection failure', () => {
+    expect(isConnectionFailure(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(mapDriverError(new Error('Connection terminated unexpectedly'), TARGET).code).toBe('TARGET_UNREACHABLE');
+  });
+
+  test('wrong credentials or unknown database: unreachable, but not worth retrying', () => {
+    const denied = driverError("Access denied for user 'app'@'10.0.0.1' (using password: YES)", { code: 'ER_ACCESS_DENIED_ERROR', errno: 1045 });
+    expect(mapDriverError(denied, SOURCE)).toMatchObject({ code: 'SOURCE_UNREACHABLE', transient: false });
+    expect(mapDriverError(driverError('password authentication failed for user "app"', { code: '28P01' }), TARGET)).toMatchObject({
+      code: 'TARGET_UNREACHABLE',
+      transient: false,
+    });
+    expect(mapDriverError(driverError('database "warehouse" does not exist', { code: '3D000' }), TARGET).code).toBe('TARGET_UNREACHABLE');
+  });
+});
+
+describe('mapDriverError: retryable query failures', () => {
+  test.each([
+    [1213, 'ER_LOCK_DEADLOCK', 'Deadlock found when trying to get lock; try restarting transaction'],
+    [1205, 'ER_LOCK_WAIT_TIMEOUT', 'Lock wait timeout exceeded; try restarting transaction'],
+  ])('MySQL errno %d is a transient source query failure', (errno, code, message) => {
+    expect(mapDriverError(driverError(message, { errno, code, sqlState: '40001' }), SOURCE)).toMatchObject({ code: 'SOURCE_QUERY_FAILED', transient: true });
+  });
+
+  test.each([
+    ['40P01', 'deadlock detected'],
+    ['57P01', 'terminating connection due to administrator command'],
+    ['40001', 'could not serialize access due to concurrent update'],
+  ])('PostgreSQL %s is transient', (code, message) => {
+    expect(mapDriverError(driverError(message, { code }), TARGET).transient).toBe(true);
+  });
+
+  test('PostgreSQL 23505 (unique violation) is not transient', () => {
+    const error = mapDriverError(driverError('duplicate key value violates unique constraint "orders_pkey"', { code: '23505' }), TARGET);
+    expect(error).toMatchObject({ code: 'TARGET_QUERY_FAILED', transient: false });
+  });
+
+  test('a MySQL syntax error is not transient', () => {
+    expect(mapDriverError(driverError('You have an error in your SQL syntax', { errno: 1064, code: 'ER_PARSE_ERROR' }), SOURCE)).toMatchObject({
+      code: 'SOURCE_QUERY_FAILED',
+      transient: false,
+    });
+  });
+
+  test('the driver error is kept as the cause', () => {
+    const original = refused();
+    expect(mapDriverError(original, SOURCE).cause).toBe(original);
+  });
+
+  test('a TributaryError passes through unchanged', () => {
+    const error = new TributaryError('CHANGELOG_MISSING', 'gone');
+    expect(mapDriverError(error, SOURCE)).toBe(error);
+  });
+
+  test('a thrown string becomes a query failure carrying the text', () => {
+    expect(mapDriverError('something odd', TARGET)).toMatchObject({ code: 'TARGET_QUERY_FAILED', message: expect.stringContaining('something odd') });
+  });
+
+  test.failing('a thrown null or undefined becomes a query failure instead of crashing', () => {
+    // Bug: mapDriverError reads `.errno` of the thrown value after isConnectionFailure, so null/undefined throw a TypeError.
+    expect(mapDriverError(null, SOURCE)).toBeInstanceOf(TributaryError);
+    expect(mapDriverError(undefined, TARGET)).toBeInstanceOf(TributaryError);
+  });
+});
+
+describe('exitCodeFor', () => {
+  const exit = (code: ErrorCode): number => exitCodeFor(new TributaryError(code, 'x'));
+
+  test('configuration errors exit 2', () => {
+    expect(exitCodeFor(new ConfigError('bad'))).toBe(2);
+    for (const code of ['CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'SOURCE_TABLE_MISSING', 'SOURCE_TABLE_NO_KEY', 'SOURCE_SCHEMA_MISMATCH', 'TARGET_SCHEMA_MISMATCH'] as const) {
+      expect([code, exit(code)]).toEqual([code, 2]);
+    }
+  });
+
+  test('an unreachable source exits 3, an unreachable target 4', () => {
+    expect(exit('SOURCE_UNREACHABLE')).toBe(3);
+    expect(exit('TARGET_UNREACHABLE')).toBe(4);
+    expect(exitCodeFor(mapDriverError(refused(), SOURCE))).toBe(3);
+  });
+
+  test('trigger drift and changelog trouble exit 5', () => {
+    expect(exit('TRIGGER_DRIFT')).toBe(5);
+    expect(exit('CHANGELOG_MISSING')).toBe(5);
+    expect(exit('CHANGELOG_RESET')).toBe(5);
+  });
+
+  test('anything else is unexpected (1)', () => {
+    expect(exitCodeFor(new Error('plain'))).toBe(1);
+    expect(exitCodeFor('string')).toBe(1);
+    expect(exit('INTERNAL')).toBe(1);
+    expect(exit('TARGET_QUERY_FAILED')).toBe(1);
+  });
+
+  test('the documented codes', () => {
+    expect(ExitCode).toMatchObject({ ok: 0, unexpected: 1, config: 2, sourceUnreachable: 3, targetUnreachable: 4, drift: 5 });
+  });
+});
+
+describe('redactSecrets', () => {
+  test('hides the password of a mysql:// URL and keeps the rest', () => {
+    expect(redactSecrets('mysql://u:p@h/db')).toBe('mysql://u:***@h/db');
+  });
+
+  test('hides the password of postgres:// and postgresql:// URLs', () => {
+    expect(redactSecrets('postgres://u:p@h/db')).toBe('postgres://u:***@h/db');
+    expect(redactSecrets('see postgresql://app:Sup3r%40Secret@db:5432/w?sslmode=require now')).toBe('see postgresql://app:***@db:5432/w?sslmode=require now');
+  });
+
+  test('hides every URL in a text', () => {
+    const text = redactSecrets('from mysql://a:one@h1/x to postgres://b:two@h2/y');
+    expect(text).not.toMatch(/one|two/);
+  });
+
+  test('hides password=xyz pairs, quoted or not', () => {
+    expect(redactSecrets('host=h password=xyz dbname=w')).toBe('host=h password=*** dbname=w');
+    expect(redactSecrets("password='x y z'")).toBe('password=***');
+    expect(redactSecrets('PASSWORD: xyz')).not.toContain('xyz');
+  });
+
+  test('leaves text without secrets alone', () => {
+    for (const text of ['mysql://u@h/db', 'postgres://h:5432/db', 'connect ECONNREFUSED 127.0.0.1:3306']) expect(redactSecrets(text)).toBe(text);
+  });
+
+  test.failing.each([
+    ['a raw "@"', 'mysql://app:p@ssw0rd@db/shop', 'ssw0rd'],
+    ['a raw "/"', 'mysql://app:pa/ssw0rd@db/shop', 'ssw0rd'],
+  ])('hides a password containing %s', (_what, text, secretPart) => {
+    // Bug: the URL pattern stops the password at the first "@" or "/", leaking the rest (or all) of it.
+    expect(redactSecrets(text)).not.toContain(secretPart);
+  });
+});

@@ -112,7 +112,7 @@ export function isConnectionFailure(error: unknown): boolean {
 }
 
 function isTransientDriverError(error: unknown): boolean {
-  const e = error as DriverErrorShape;
+  const e = (error ?? {}) as DriverErrorShape;
   if (isConnectionFailure(error)) return true;
   if (typeof e.errno === 'number' && MYSQL_TRANSIENT.has(e.errno)) return true;
   if (typeof e.code === 'string' && PG_TRANSIENT.has(e.code)) return true;
@@ -135,7 +135,7 @@ export function mapDriverError(error: unknown, site: ErrorSite): TributaryError 
     const code: ErrorCode = site.side === 'source' ? 'SOURCE_UNREACHABLE' : 'TARGET_UNREACHABLE';
     return new TributaryError(code, `cannot reach ${site.where}${doing}: ${detail}`, { cause: error, transient: true });
   }
-  const e = error as DriverErrorShape;
+  const e = (error ?? {}) as DriverErrorShape;
   if (site.side === 'source' && (e.errno === 1045 || e.errno === 1044 || e.errno === 1049)) {
     return new TributaryError('SOURCE_UNREACHABLE', `cannot connect to ${site.where}${doing}: ${detail}`, { cause: error });
   }
@@ -149,6 +149,6 @@ export function mapDriverError(error: unknown, site: ErrorSite): TributaryError 
 /** Removes credentials from anything that looks like a URL with userinfo, and password=... pairs. */
 export function redactSecrets(text: string): string {
   return text
-    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^:@/\s]*):([^@/\s]*)@/gi, '$1$2:***@')
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^:@/\s]*):(\S*)@/gi, '$1$2:***@')
     .replace(/(password\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1***');
 }

@@ -1,5 +1,5 @@
 import type { SourceColumn, SourceTable } from '../../src/model';
-import { idRanges, keyAfterSql, keyMatchSql, snapshotQuery } from '../../src/source/mysql/changes';
+import { keyAfterSql, keyMatchSql, snapshotQuery } from '../../src/source/mysql/changes';
 
 function column(name: string, ordinal: number): SourceColumn {
   return {
@@ -89,42 +89,6 @@ describe('keyAfterSql', () => {
         }
       }
     }
-  });
-});
-
-describe('idRanges', () => {
-  test('collapses ids into sorted contiguous ranges', () => {
-    expect(idRanges([5, 1, 2, 3, 9, 10, 7])).toEqual([
-      [1, 3],
-      [5, 5],
-      [7, 7],
-      [9, 10],
-    ]);
-  });
-
-  test('removes duplicates', () => {
-    expect(idRanges([3, 1, 2, 2, 3, 1, 7, 7])).toEqual([
-      [1, 3],
-      [7, 7],
-    ]);
-  });
-
-  test('a single id and no ids', () => {
-    expect(idRanges([42])).toEqual([[42, 42]]);
-    expect(idRanges([])).toEqual([]);
-  });
-
-  test('sorts numerically, not as text', () => {
-    expect(idRanges([10, 9, 100, 11])).toEqual([
-      [9, 11],
-      [100, 100],
-    ]);
-  });
-
-  test('does not change its input', () => {
-    const ids = [3, 1, 2];
-    idRanges(ids);
-    expect(ids).toEqual([3, 1, 2]);
   });
 });
 

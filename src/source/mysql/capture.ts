@@ -54,7 +54,8 @@ export function keyColumns(table: SourceTable): SourceColumn[] {
   });
 }
 
-const TOKEN_PATTERN = /\btoken ([0-9a-f]{16})\b/;
+// The token comes first in the comment, before the table name, so no table name can imitate it.
+const TOKEN_PATTERN = /^tributary changelog token ([0-9a-f]{16});/;
 
 /** The install token in a changelog's table comment: it changes when the changelog is recreated. */
 export function tokenFromComment(comment: string | null | undefined): string | null {
@@ -71,7 +72,7 @@ export function changelogDdl(table: SourceTable, token: string): string {
     `  ${quoteMysql(oldKeyColumn(index + 1))} ${columnTypeDefinition(column)} NULL DEFAULT NULL`,
     `  ${quoteMysql(newKeyColumn(index + 1))} ${columnTypeDefinition(column)} NULL DEFAULT NULL`,
   ]);
-  const comment = `tributary changelog of ${table.name}; token ${token}; rows are deleted once applied, never truncate`;
+  const comment = `tributary changelog token ${token}; changes of ${table.name}; rows are deleted once applied, never truncate`;
   return [
     `CREATE TABLE IF NOT EXISTS ${quoteMysql(names.changelog)} (`,
     '  `change_id` BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,',

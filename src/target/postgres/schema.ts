@@ -26,6 +26,8 @@ export interface TargetTable {
 }
 
 const PG_NAME_BYTES = 63;
+// _source is stored in target rows; _tributary_op exists only in staging tables.
+const RESERVED_COLUMNS = [SOURCE_COLUMN, '_tributary_op'];
 
 export function targetTableFor(schema: string, targetName: string, source: SourceTable): TargetTable {
   for (const name of [targetName, ...source.columns.map((c) => c.name)]) {
@@ -33,8 +35,10 @@ export function targetTableFor(schema: string, targetName: string, source: Sourc
       throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `name ${JSON.stringify(name)} of table ${source.name} is longer than PostgreSQL's ${PG_NAME_BYTES}-byte limit for identifiers`);
     }
   }
-  if (source.columns.some((c) => c.name === SOURCE_COLUMN)) {
-    throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `table ${source.name} has a column named ${SOURCE_COLUMN}, which Tributary reserves for the source id`);
+  for (const reserved of RESERVED_COLUMNS) {
+    if (source.columns.some((c) => c.name === reserved)) {
+      throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `table ${source.name} has a column named ${reserved}, a name Tributary reserves for its own use`);
+    }
   }
   return {
     schema,

@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli';
+import { eventually, runCli, startCli } from '../helpers/cli';
 import { compareTable, createScratch, type Scratch } from '../helpers/scratch';
 
 const TABLE = 'CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40), qty INT)';
@@ -73,6 +73,42 @@ describe('bad configuration', () => {
     expect(run.code).toBe(3);
     expect(run.stderr).toContain('127.0.0.1:1');
     expect(run.stdout + run.stderr).not.toContain('hunter2-secret');
+  });
+
+  test('an unreachable target: exit 4 with host and port', async () => {
+    const path = writeConfig(
+      [
+        'target: { url: "postgres://root:pw-never-shown@127.0.0.1:1/x" }',
+        'sources:',
+        `  - { id: a, url: "mysql://root@127.0.0.1:3306/${s.mysqlDb.a}" }`,
+        'tables: [items]',
+      ].join('\n'),
+    );
+    const run = await runCli(['--config', path, 'sync', '--once']);
+    expect(run.code).toBe(4);
+    expect(run.stderr).toContain('127.0.0.1:1');
+    expect(run.stdout + run.stderr).not.toContain('pw-never-shown');
+  });
+});
+
+describe('daemon', () => {
+  test('sync runs passes on the schedule and stops cleanly on SIGTERM', async () => {
+    const config = s.configFile(['items'], 'schedule: "* * * * * *"');
+    expect((await runCli(['--config', config, 'triggers', 'install'])).code).toBe(0);
+    await s.mysqlExec('b', "INSERT INTO items VALUES (7001, 'daemon', 1)");
+    const daemon = startCli(['--config', config, 'sync']);
+    try {
+      const arrived = await eventually(async () => (await s.pgRows("SELECT 1 FROM items WHERE _source = 'b' AND id = 7001")).length === 1);
+      expect(arrived).toBe(true);
+      await s.mysqlExec('b', "UPDATE items SET name = 'updated while running' WHERE id = 7001");
+      const updated = await eventually(async () => (await s.pgRows("SELECT 1 FROM items WHERE id = 7001 AND name = 'updated while running'")).length === 1);
+      expect(updated).toBe(true);
+    } finally {
+      daemon.child.kill('SIGTERM');
+    }
+    const stopped = await daemon.exited;
+    expect(stopped.code).toBe(0);
+    expect(stopped.stderr).toContain('stopping after the current pass');
   });
 });
 

@@ -4,44 +4,50 @@
  * nothing. Then prune the applied changelog rows in the source.
  */
 import { faultPoint } from '../faults';
-import type { SourceRow } from '../model';
+import type { SourceRow, SourceValue } from '../model';
 import { fetchRows, pruneChanges } from '../source/mysql/changes';
-import { advanceCheckpoint, lockCheckpoint, type UnitId } from '../target/postgres/checkpoint';
-import { inTransaction, type PoolClient } from '../target/postgres/connection';
+import { advanceCheckpoint, lockCheckpoint, type UnitId, unlockUnit, waitLockUnit } from '../target/postgres/checkpoint';
+import { connectTarget, inTransaction, type PoolClient } from '../target/postgres/connection';
 import { type MergeCounts, mergeStage } from '../target/postgres/merge';
 import { copyLines, ensureStage, stageColumns } from '../target/postgres/stage';
 import type { Batch } from './poll';
 import { encodeFields, encodeKeyOnly, keyString, rowKey } from './rows';
-import type { Unit } from './runtime';
+import type { Runtime, Unit } from './runtime';
 
-export async function applyBatch(unit: Unit, client: PoolClient, where: string, batch: Batch): Promise<MergeCounts> {
+/**
+ * Makes the target rows of the given keys equal to the source's current rows: upserts the rows that
+ * exist, deletes the keys that no longer do. Runs inside the caller's transaction.
+ */
+export async function stageAndMerge(unit: Unit, client: PoolClient, where: string, keys: readonly SourceValue[][]): Promise<MergeCounts> {
+  if (keys.length === 0) return { inserted: 0, updated: 0, deleted: 0 };
   const sourceId = unit.source.id;
   const table = unit.target;
-  const id: UnitId = { sourceId, table: unit.sourceTable.name };
-  return inTransaction(client, where, `applying changes to ${table.name}`, async () => {
-    await lockCheckpoint(client, where, id, batch.previousHighWater);
-    let counts: MergeCounts = { inserted: 0, updated: 0, deleted: 0 };
-    if (batch.keys.length > 0) {
-      const stage = await ensureStage(client, where, table);
-      async function* lines(): AsyncGenerator<string> {
-        const present = new Set<string>();
-        for await (const rows of fetchRows(unit.source, unit.sourceTable, batch.keys)) {
-          for (const row of rows as SourceRow[]) {
-            const key = keyString(rowKey(table, row));
-            // With a case-insensitive key, two requested spellings can return the same row twice.
-            if (present.has(key)) continue;
-            present.add(key);
-            yield 'U\t' + sourceId + '\t' + encodeFields(sourceId, table, row).join('\t') + '\n';
-          }
-        }
-        for (const key of batch.keys) {
-          if (!present.has(keyString(key))) yield 'D\t' + sourceId + '\t' + encodeKeyOnly(sourceId, table, key).join('\t') + '\n';
-        }
+  const stage = await ensureStage(client, where, table);
+  async function* lines(): AsyncGenerator<string> {
+    const present = new Set<string>();
+    for await (const rows of fetchRows(unit.source, unit.sourceTable, keys)) {
+      for (const row of rows as SourceRow[]) {
+        const key = keyString(rowKey(table, row));
+        // With a case-insensitive key, two requested spellings can return the same row twice.
+        if (present.has(key)) continue;
+        present.add(key);
+        yield 'U\t' + sourceId + '\t' + encodeFields(sourceId, table, row).join('\t') + '\n';
       }
-      await copyLines(client, where, stage, stageColumns(table), lines());
-      faultPoint('after-copy');
-      counts = await mergeStage(client, where, table, stage);
     }
+    for (const key of keys) {
+      if (!present.has(keyString(key))) yield 'D\t' + sourceId + '\t' + encodeKeyOnly(sourceId, table, key).join('\t') + '\n';
+    }
+  }
+  await copyLines(client, where, stage, stageColumns(table), lines());
+  faultPoint('after-copy');
+  return mergeStage(client, where, table, stage);
+}
+
+export async function applyBatch(unit: Unit, client: PoolClient, where: string, batch: Batch): Promise<MergeCounts> {
+  const id: UnitId = { sourceId: unit.source.id, table: unit.sourceTable.name };
+  return inTransaction(client, where, `applying changes to ${unit.target.name}`, async () => {
+    await lockCheckpoint(client, where, id, batch.previousHighWater);
+    const counts = await stageAndMerge(unit, client, where, batch.keys);
     await advanceCheckpoint(client, where, id, batch.plan.newHighWater, batch.changes.length, {
       added: batch.plan.added,
       readAt: batch.readAt,
@@ -64,4 +70,37 @@ export async function pruneBatch(unit: Unit, batch: Batch): Promise<number> {
   if (batch.previousHighWater > 0 && batch.previousHighWater !== keep) ids.push(batch.previousHighWater);
   if (ids.length === 0) return 0;
   return pruneChanges(unit.source, unit.sourceTable, ids);
+}
+
+/**
+ * Re-copies the given keys from the source (verify --repair). Waits for the unit's lock so it never
+ * interleaves with a pass on the same unit, which could otherwise overwrite a newer row with an older.
+ */
+export async function repairKeys(runtime: Runtime, unit: Unit, keys: readonly SourceValue[][]): Promise<MergeCounts> {
+  const where = runtime.target.where;
+  const id: UnitId = { sourceId: unit.source.id, table: unit.sourceTable.name };
+  const client = await connectTarget(runtime.target, `repairing ${unit.target.name}`);
+  let broken = false;
+  try {
+    await waitLockUnit(client, where, id);
+    try {
+      const total: MergeCounts = { inserted: 0, updated: 0, deleted: 0 };
+      // Bounded transactions, as for batches.
+      for (let start = 0; start < keys.length; start += runtime.config.batchSize) {
+        const slice = keys.slice(start, start + runtime.config.batchSize);
+        const counts = await inTransaction(client, where, `repairing ${unit.target.name}`, () => stageAndMerge(unit, client, where, slice));
+        total.inserted += counts.inserted;
+        total.updated += counts.updated;
+        total.deleted += counts.deleted;
+      }
+      return total;
+    } finally {
+      await unlockUnit(client, where, id).catch(() => (broken = true));
+    }
+  } catch (error) {
+    broken = true;
+    throw error;
+  } finally {
+    client.release(broken ? true : undefined);
+  }
 }

@@ -38,6 +38,11 @@ export async function tryLockUnit(client: PoolClient, where: string, unit: UnitI
   return result.rows[0]?.locked === true;
 }
 
+/** Waits until the unit is free, then holds it (session-level) until unlockUnit. */
+export async function waitLockUnit(client: PoolClient, where: string, unit: UnitId): Promise<void> {
+  await targetQuery(client, where, 'waiting for unit lock', sqlFile('state/wait_lock_unit.sql'), [lockKey(unit)]);
+}
+
 export async function unlockUnit(client: PoolClient, where: string, unit: UnitId): Promise<void> {
   await targetQuery(client, where, 'unlocking unit', sqlFile('state/unlock_unit.sql'), [lockKey(unit)]);
 }

@@ -41,9 +41,23 @@ export interface SourceConfig {
   endpoint: MysqlEndpoint;
 }
 
+export type BadValuePolicy = 'reject' | 'null' | 'fail';
+
 export interface TableConfig {
   name: string;
   target: string;
+  /** What to do with a value PostgreSQL cannot hold; default reject. */
+  onBadValue: BadValuePolicy;
+  /** Columns identifying a row when the table has no primary key (or to override it). */
+  key?: readonly string[];
+  /** Only these source columns (key columns are always included). */
+  includeColumns?: readonly string[];
+  /** All source columns but these. */
+  excludeColumns?: readonly string[];
+  /** Source column name → target column name. */
+  rename: Readonly<Record<string, string>>;
+  /** A MySQL boolean expression; only rows for which it is true are synced. */
+  where?: string;
 }
 
 export interface TributaryConfig {
@@ -387,9 +401,45 @@ const cronExpression = z.string().superRefine((expression, ctx) => {
 
 const sourceSchema = strictMapping({ id: sourceId, url: databaseUrl(parseMysqlUrl) }, 'a mapping with id and url');
 
+const columnList = z
+  .array(tableName, { error: (issue) => (issue.code === 'invalid_type' ? `expected a list of column names, got ${describeValue(issue.input)}` : undefined) })
+  .min(1, { error: 'must list at least one column' })
+  .superRefine((names, ctx) => {
+    const seen = new Set<string>();
+    for (const name of names) {
+      if (seen.has(name)) ctx.addIssue({ code: 'custom', message: `lists column ${JSON.stringify(name)} twice` });
+      seen.add(name);
+    }
+  });
+
+const columnsSchema = strictMapping({ include: columnList.optional(), exclude: columnList.optional() }, 'a mapping with include or exclude').superRefine((value, ctx) => {
+  if (value.include && value.exclude) ctx.addIssue({ code: 'custom', message: 'give either include or exclude, not both' });
+  if (!value.include && !value.exclude) ctx.addIssue({ code: 'custom', message: 'give include or exclude' });
+});
+
+const renameSchema = z.record(tableName, tableName, { error: (issue) => (issue.code === 'invalid_type' ? `expected a mapping of source column to target column, got ${describeValue(issue.input)}` : undefined) }).superRefine((value, ctx) => {
+  const targets = new Map<string, string>();
+  for (const [from, to] of Object.entries(value)) {
+    const other = targets.get(to);
+    if (other !== undefined) ctx.addIssue({ code: 'custom', message: `columns ${JSON.stringify(other)} and ${JSON.stringify(from)} are both renamed to ${JSON.stringify(to)}` });
+    targets.set(to, from);
+  }
+});
+
 const tableSchema = z.preprocess(
   (value) => (typeof value === 'string' ? { name: value } : value),
-  strictMapping({ name: tableName, target: tableName.optional() }, 'a table name or a mapping with name (and optional target)'),
+  strictMapping(
+    {
+      name: tableName,
+      target: tableName.optional(),
+      onBadValue: z.enum(['reject', 'null', 'fail'], { error: 'must be reject, null or fail' }).default('reject'),
+      key: columnList.optional(),
+      columns: columnsSchema.optional(),
+      rename: renameSchema.optional(),
+      where: z.string().trim().min(1, { error: 'must not be empty' }).optional(),
+    },
+    'a table name or a mapping with name (and optional target, onBadValue, key, columns, rename, where)',
+  ),
 );
 
 const gapsSchema = strictMapping(
@@ -677,7 +727,16 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, configPath
     configPath: absolutePath,
     target: { url: settings.target.url, schema: settings.target.schema, endpoint: parsePgUrl(settings.target.url) },
     sources: settings.sources.map((source) => ({ id: source.id, url: source.url, endpoint: parseMysqlUrl(source.url) })),
-    tables: settings.tables.map((table) => ({ name: table.name, target: table.target ?? table.name })),
+    tables: settings.tables.map((table) => ({
+      name: table.name,
+      target: table.target ?? table.name,
+      onBadValue: table.onBadValue,
+      ...(table.key ? { key: table.key } : {}),
+      ...(table.columns?.include ? { includeColumns: table.columns.include } : {}),
+      ...(table.columns?.exclude ? { excludeColumns: table.columns.exclude } : {}),
+      rename: table.rename ?? {},
+      ...(table.where ? { where: table.where } : {}),
+    })),
     schedule: settings.schedule,
     batchSize: settings.batchSize,
     snapshotChunkSize: settings.snapshotChunkSize,

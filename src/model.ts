@@ -29,8 +29,10 @@ export interface SourceTable {
   database: string;
   name: string;
   columns: SourceColumn[];
-  /** Key columns in key order: the primary key. */
+  /** Key columns in key order: the primary key, else a unique key on NOT NULL columns, else configured. */
   key: string[];
+  /** A MySQL boolean expression limiting which rows are synced (table setting `where`). */
+  filter?: string;
 }
 
 /**

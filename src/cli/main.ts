@@ -60,8 +60,8 @@ function passExitCode(result: PassResult): number {
 }
 
 function printPass(result: PassResult): void {
-  const rows = result.units.map((u) => [u.sourceId, u.table, u.status, u.snapshotRows || null, u.changes, u.inserted, u.updated, u.deleted, u.openGaps, u.ms, u.reason ?? '']);
-  process.stdout.write(table(['source', 'table', 'status', 'snapshot', 'changes', 'inserted', 'updated', 'deleted', 'gaps', 'ms', 'note'], rows) + '\n');
+  const rows = result.units.map((u) => [u.sourceId, u.table, u.status, u.snapshotRows || null, u.changes, u.inserted, u.updated, u.deleted, u.rejects, u.openGaps, u.ms, u.reason ?? '']);
+  process.stdout.write(table(['source', 'table', 'status', 'snapshot', 'changes', 'inserted', 'updated', 'deleted', 'rejects', 'gaps', 'ms', 'note'], rows) + '\n');
 }
 
 export function buildProgram(): Command {

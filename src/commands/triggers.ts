@@ -1,5 +1,4 @@
 /** `tributary triggers print|install|status|uninstall`: capture management, returned as values. */
-import type { SourceTable } from '../model';
 import {
   captureNames,
   captureProblems,
@@ -16,6 +15,7 @@ import type { SourceHandle } from '../source/mysql/connection';
 import { introspectTables } from '../source/mysql/introspect';
 import type { Runtime } from '../pipeline/runtime';
 import { introspectSources } from '../pipeline/runtime';
+import { projectTable } from '../pipeline/projection';
 
 function selectedSources(runtime: Runtime, sourceId?: string): SourceHandle[] {
   return [...runtime.sources.values()].filter((s) => !sourceId || s.id === sourceId);
@@ -58,11 +58,14 @@ export async function captureStatus(runtime: Runtime, sourceId?: string): Promis
   for (const source of selectedSources(runtime, sourceId)) {
     const names = tableNames(runtime);
     const state = await readCaptureState(source, names);
-    const tables = await introspectTables(source, names).catch(() => new Map<string, SourceTable>());
-    const changelogs = await introspectTables(source, names.map((n) => captureNames(n).changelog)).catch(() => new Map<string, SourceTable>());
-    for (const name of names) {
+    const tables = await introspectTables(source, names);
+    const changelogs = await introspectTables(source, names.map((n) => captureNames(n).changelog));
+    for (const tableConfig of runtime.config.tables) {
+      const name = tableConfig.name;
+      const raw = tables.get(name);
+      const table = raw ? projectTable(raw, tableConfig, source.where) : undefined;
       const changelog = captureNames(name).changelog;
-      statuses.push({ sourceId: source.id, table: name, changelog, problems: captureProblems(tables.get(name), name, state, changelogs.get(changelog)) });
+      statuses.push({ sourceId: source.id, table: name, changelog, problems: captureProblems(table, name, state, changelogs.get(changelog)) });
     }
   }
   return statuses;

@@ -11,39 +11,63 @@ import { connectTarget, inTransaction, type PoolClient } from '../target/postgre
 import { type MergeCounts, mergeStage } from '../target/postgres/merge';
 import { copyLines, ensureStage, stageColumns } from '../target/postgres/stage';
 import type { Batch } from './poll';
-import { encodeFields, encodeKeyOnly, keyString, rowKey } from './rows';
+import { TributaryError } from '../errors';
+import { clearRejectsForKeys, recordRejects } from '../target/postgres/rejects';
+import { describeKey, encodeKeyOnly, encodeRow, keyString, type Reject, rowKey } from './rows';
 import type { Runtime, Unit } from './runtime';
 
 /**
  * Makes the target rows of the given keys equal to the source's current rows: upserts the rows that
  * exist, deletes the keys that no longer do. Runs inside the caller's transaction.
  */
-export async function stageAndMerge(unit: Unit, client: PoolClient, where: string, keys: readonly SourceValue[][]): Promise<MergeCounts> {
-  if (keys.length === 0) return { inserted: 0, updated: 0, deleted: 0 };
+export interface AppliedCounts extends MergeCounts {
+  rejects: Reject[];
+}
+
+export async function stageAndMerge(unit: Unit, client: PoolClient, where: string, keys: readonly SourceValue[][]): Promise<AppliedCounts> {
+  if (keys.length === 0) return { inserted: 0, updated: 0, deleted: 0, rejects: [] };
   const sourceId = unit.source.id;
   const table = unit.target;
+  const id: UnitId = { sourceId, table: unit.sourceTable.name };
   const stage = await ensureStage(client, where, table);
+  const rejects: Reject[] = [];
+  const staged: string[] = [];
   async function* lines(): AsyncGenerator<string> {
     const present = new Set<string>();
     for await (const rows of fetchRows(unit.source, unit.sourceTable, keys)) {
+      const inChunk = new Set<string>();
       for (const row of rows as SourceRow[]) {
         const key = keyString(rowKey(table, row));
-        // With a case-insensitive key, two requested spellings can return the same row twice.
+        if (inChunk.has(key)) {
+          throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `table ${unit.sourceTable.name} in ${unit.source.where} has two rows with key ${describeKey(table, rowKey(table, row))}; the configured key must be unique`);
+        }
+        inChunk.add(key);
+        // With a case-insensitive key, two requested spellings can return the same row in two chunks.
         if (present.has(key)) continue;
         present.add(key);
-        yield 'U\t' + sourceId + '\t' + encodeFields(sourceId, table, row).join('\t') + '\n';
+        const encoded = encodeRow(sourceId, table, row, unit.tableConfig.onBadValue);
+        rejects.push(...encoded.rejects);
+        if (encoded.fields === null) continue;
+        staged.push(key);
+        yield 'U\t' + sourceId + '\t' + encoded.fields.join('\t') + '\n';
       }
     }
     for (const key of keys) {
-      if (!present.has(keyString(key))) yield 'D\t' + sourceId + '\t' + encodeKeyOnly(sourceId, table, key).join('\t') + '\n';
+      const text = keyString(key);
+      if (present.has(text)) continue;
+      staged.push(text);
+      yield 'D\t' + sourceId + '\t' + encodeKeyOnly(sourceId, table, key).join('\t') + '\n';
     }
   }
   await copyLines(client, where, stage, stageColumns(table), lines());
   faultPoint('after-copy');
-  return mergeStage(client, where, table, stage);
+  const counts = await mergeStage(client, where, table, stage);
+  await clearRejectsForKeys(client, where, id, staged);
+  await recordRejects(client, where, id, table.name, rejects, (key) => describeKey(table, key));
+  return { ...counts, rejects };
 }
 
-export async function applyBatch(unit: Unit, client: PoolClient, where: string, batch: Batch): Promise<MergeCounts> {
+export async function applyBatch(unit: Unit, client: PoolClient, where: string, batch: Batch): Promise<AppliedCounts> {
   const id: UnitId = { sourceId: unit.source.id, table: unit.sourceTable.name };
   return inTransaction(client, where, `applying changes to ${unit.target.name}`, async () => {
     await lockCheckpoint(client, where, id, batch.previousHighWater);
@@ -76,7 +100,7 @@ export async function pruneBatch(unit: Unit, batch: Batch): Promise<number> {
  * Re-copies the given keys from the source (verify --repair). Waits for the unit's lock so it never
  * interleaves with a pass on the same unit, which could otherwise overwrite a newer row with an older.
  */
-export async function repairKeys(runtime: Runtime, unit: Unit, keys: readonly SourceValue[][]): Promise<MergeCounts> {
+export async function repairKeys(runtime: Runtime, unit: Unit, keys: readonly SourceValue[][]): Promise<AppliedCounts> {
   const where = runtime.target.where;
   const id: UnitId = { sourceId: unit.source.id, table: unit.sourceTable.name };
   const client = await connectTarget(runtime.target, `repairing ${unit.target.name}`);
@@ -84,7 +108,7 @@ export async function repairKeys(runtime: Runtime, unit: Unit, keys: readonly So
   try {
     await waitLockUnit(client, where, id);
     try {
-      const total: MergeCounts = { inserted: 0, updated: 0, deleted: 0 };
+      const total: AppliedCounts = { inserted: 0, updated: 0, deleted: 0, rejects: [] };
       // Bounded transactions, as for batches.
       for (let start = 0; start < keys.length; start += runtime.config.batchSize) {
         const slice = keys.slice(start, start + runtime.config.batchSize);
@@ -92,6 +116,7 @@ export async function repairKeys(runtime: Runtime, unit: Unit, keys: readonly So
         total.inserted += counts.inserted;
         total.updated += counts.updated;
         total.deleted += counts.deleted;
+        total.rejects.push(...counts.rejects);
       }
       return total;
     } finally {

@@ -1,4 +1,5 @@
 /** Turning source rows into COPY lines, the same way for snapshot and changes. */
+import type { BadValuePolicy } from '../config';
 import { TributaryError } from '../errors';
 import type { SourceRow, SourceValue } from '../model';
 import type { TargetTable } from '../target/postgres/schema';
@@ -10,34 +11,59 @@ export function keyString(values: readonly SourceValue[]): string {
 }
 
 export function rowKey(table: TargetTable, row: SourceRow): SourceValue[] {
-  return table.key.map((k) => row[k] ?? null);
+  return table.sourceKey.map((k) => row[k] ?? null);
 }
 
 export function describeKey(table: TargetTable, key: readonly SourceValue[]): string {
-  return table.key.map((k, i) => `${k}=${Buffer.isBuffer(key[i]) ? '0x' + (key[i] as Buffer).toString('hex') : String(key[i])}`).join(', ');
+  return table.sourceKey.map((k, i) => `${k}=${Buffer.isBuffer(key[i]) ? '0x' + (key[i] as Buffer).toString('hex') : String(key[i])}`).join(', ');
 }
 
-/** COPY text fields for the data columns of a row, in target column order. */
-export function encodeFields(sourceId: string, table: TargetTable, row: SourceRow): string[] {
-  return table.columns.map((column) => {
-    const result = encodeCopyValue(column.source, row[column.name] ?? null);
-    if (!result.ok) {
-      throw new TributaryError(
-        'BAD_VALUE',
-        `source ${sourceId}, table ${table.name}, row ${describeKey(table, rowKey(table, row))}: column ${column.name}: ${result.reason}`,
-      );
+/** A value PostgreSQL could not take, and what was done about it. */
+export interface Reject {
+  key: SourceValue[];
+  column: string;
+  raw: SourceValue;
+  reason: string;
+  action: 'rejected' | 'nulled';
+}
+
+export type EncodedRow = { fields: string[]; rejects: Reject[] } | { fields: null; rejects: Reject[] };
+
+/**
+ * COPY text fields for the data columns of a row, in target column order. A value PostgreSQL cannot
+ * hold is handled by the table's policy: 'fail' stops the batch, 'null' stores NULL in its place,
+ * 'reject' keeps the whole row out. Both of the latter are reported, never silent.
+ */
+export function encodeRow(sourceId: string, table: TargetTable, row: SourceRow, policy: BadValuePolicy): EncodedRow {
+  const fields: string[] = [];
+  const rejects: Reject[] = [];
+  let keep = true;
+  for (const column of table.columns) {
+    const raw = row[column.source.name] ?? null;
+    const result = encodeCopyValue(column.source, raw);
+    if (result.ok) {
+      fields.push(result.text);
+      continue;
     }
-    return result.text;
-  });
+    const key = rowKey(table, row);
+    if (policy === 'fail') {
+      throw new TributaryError('BAD_VALUE', `source ${sourceId}, table ${table.name}, row ${describeKey(table, key)}: ${result.reason} (onBadValue: fail)`);
+    }
+    // A key value cannot be replaced by NULL: the row is kept out whatever the policy.
+    const nullable = policy === 'null' && !table.sourceKey.includes(column.source.name);
+    rejects.push({ key, column: column.name, raw, reason: result.reason, action: nullable ? 'nulled' : 'rejected' });
+    if (nullable) fields.push('\\N');
+    else keep = false;
+  }
+  return keep ? { fields, rejects } : { fields: null, rejects };
 }
 
 /** Fields of a delete marker: the key columns set, every other column NULL. */
 export function encodeKeyOnly(sourceId: string, table: TargetTable, key: readonly SourceValue[]): string[] {
-  const row: SourceRow = {};
-  table.key.forEach((k, i) => (row[k] = key[i] ?? null));
   return table.columns.map((column) => {
-    if (!table.key.includes(column.name)) return '\\N';
-    const result = encodeCopyValue(column.source, row[column.name] ?? null);
+    const index = table.sourceKey.indexOf(column.source.name);
+    if (index === -1) return '\\N';
+    const result = encodeCopyValue(column.source, key[index] ?? null);
     if (!result.ok) throw new TributaryError('BAD_VALUE', `source ${sourceId}, table ${table.name}: key column ${column.name}: ${result.reason}`);
     return result.text;
   });

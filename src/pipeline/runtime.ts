@@ -10,6 +10,7 @@ import { closeSource, openSource, type SourceHandle } from '../source/mysql/conn
 import { introspectTables } from '../source/mysql/introspect';
 import { closeTarget, connectTarget, openTarget, type TargetHandle } from '../target/postgres/connection';
 import { migrate } from '../target/postgres/migrate';
+import { projectTable } from './projection';
 import { assertSameShape, ensureTargetTable, type TargetTable, targetTableFor } from '../target/postgres/schema';
 
 export interface Unit {
@@ -40,19 +41,23 @@ export function openRuntime(config: TributaryConfig, logger: Logger): Runtime {
   return { config, logger, sources, target, units: [], cleanedUnits: new Set() };
 }
 
-/** Introspects every source table and returns them by source id, checking each exists and has a key. */
-export async function introspectSources(runtime: Runtime, tableNames?: readonly string[]): Promise<Map<string, Map<string, SourceTable>>> {
-  const wanted = tableNames ?? runtime.config.tables.map((t) => t.name);
+/**
+ * Introspects every configured table in every source and returns them by source id, as synced: with
+ * the key, columns and filter of the table's configuration. Checks each exists and has a key.
+ */
+export async function introspectSources(runtime: Runtime): Promise<Map<string, Map<string, SourceTable>>> {
+  const wanted = runtime.config.tables.map((t) => t.name);
   const bySource = new Map<string, Map<string, SourceTable>>();
   await Promise.all(
     [...runtime.sources.values()].map(async (source) => {
       const tables = await introspectTables(source, wanted);
-      for (const name of wanted) {
-        if (!tables.has(name)) {
-          throw new TributaryError('SOURCE_TABLE_MISSING', `table ${name} does not exist in ${source.where}`);
-        }
+      const projected = new Map<string, SourceTable>();
+      for (const tableConfig of runtime.config.tables) {
+        const table = tables.get(tableConfig.name);
+        if (!table) throw new TributaryError('SOURCE_TABLE_MISSING', `table ${tableConfig.name} does not exist in ${source.where}`);
+        projected.set(tableConfig.name, projectTable(table, tableConfig, source.where));
       }
-      bySource.set(source.id, tables);
+      bySource.set(source.id, projected);
     }),
   );
   return bySource;
@@ -73,7 +78,7 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
       let first: { sourceId: string; table: TargetTable } | undefined;
       for (const source of config.sources) {
         const sourceTable = shapes.get(source.id)!.get(tableConfig.name)!;
-        const target = targetTableFor(config.target.schema, tableConfig.target, sourceTable);
+        const target = targetTableFor(config.target.schema, tableConfig.target, sourceTable, tableConfig.rename);
         if (first) assertSameShape(first, { sourceId: source.id, table: target });
         else first = { sourceId: source.id, table: target };
         units.push({ source: runtime.sources.get(source.id)!, tableConfig, sourceTable, target });

@@ -14,10 +14,16 @@ import { beginSnapshot, type Checkpoint, finishSnapshot, recordSnapshotProgress 
 import { inTransaction, type PoolClient, targetQuery } from '../target/postgres/connection';
 import { SOURCE_COLUMN } from '../target/postgres/schema';
 import { copyLines } from '../target/postgres/stage';
-import { encodeFields, rowKey } from './rows';
+import { clearRejects, recordRejects } from '../target/postgres/rejects';
+import { describeKey, encodeRow, type Reject, rowKey } from './rows';
 import type { Runtime, Unit } from './runtime';
 
-export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolClient, checkpoint: Checkpoint): Promise<number> {
+export interface SnapshotOutcome {
+  rows: number;
+  rejects: Reject[];
+}
+
+export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolClient, checkpoint: Checkpoint): Promise<SnapshotOutcome> {
   const { target } = runtime;
   const sourceId = unit.source.id;
   const table = unit.target;
@@ -29,6 +35,7 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
   if (checkpoint.snapshotState === 'pending') {
     await inTransaction(client, target.where, `starting snapshot of ${table.name}`, async () => {
       await beginSnapshot(client, target.where, id);
+      await clearRejects(client, target.where, id);
       // A re-snapshot replaces this source's rows; other sources' rows are untouched.
       await targetQuery(client, target.where, `clearing ${table.name}`, `DELETE FROM ${table.qualified} WHERE ${quotePg(SOURCE_COLUMN)} = $1`, [sourceId]);
     });
@@ -38,30 +45,36 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
   }
 
   let total = 0;
+  const allRejects: Reject[] = [];
   const started = Date.now();
   for (;;) {
     const chunkStarted = Date.now();
     let rows = 0;
     let last: SourceValue[] | null = null;
     const from = after;
+    const rejects: Reject[] = [];
     await inTransaction(client, target.where, `copying snapshot of ${table.name}`, async () => {
       async function* lines(): AsyncGenerator<string> {
         for await (const row of streamSnapshotChunk(unit.source, unit.sourceTable, from, chunkSize)) {
           rows++;
           last = rowKey(table, row);
-          yield sourceId + '\t' + encodeFields(sourceId, table, row).join('\t') + '\n';
+          const encoded = encodeRow(sourceId, table, row, unit.tableConfig.onBadValue);
+          rejects.push(...encoded.rejects);
+          if (encoded.fields !== null) yield sourceId + '\t' + encoded.fields.join('\t') + '\n';
         }
       }
       await copyLines(client, target.where, table.qualified, [SOURCE_COLUMN, ...table.columns.map((c) => c.name)], lines());
+      await recordRejects(client, target.where, id, table.name, rejects, (key) => describeKey(table, key));
       if (rows > 0) await recordSnapshotProgress(client, target.where, id, last!, rows);
       if (rows < chunkSize) await finishSnapshot(client, target.where, id);
       faultPoint('during-snapshot');
     });
     total += rows;
-    log.info('snapshot chunk copied', { rows, total, ms: Date.now() - chunkStarted });
+    allRejects.push(...rejects);
+    log.info('snapshot chunk copied', { rows, total, rejects: rejects.length, ms: Date.now() - chunkStarted });
     if (rows < chunkSize) break;
     after = last;
   }
   log.info('snapshot done', { rows: total, ms: Date.now() - started });
-  return total;
+  return { rows: total, rejects: allRejects };
 }

@@ -21,7 +21,8 @@ import { applyBatch, pruneBatch } from './apply';
 import type { Evidence } from './gaps';
 import { isEmptyBatch, pollBatch } from './poll';
 import { type Runtime, type Unit, unitKey } from './runtime';
-import { snapshotUnit } from './snapshot';
+import { describeKey, type Reject } from './rows';
+import { type SnapshotOutcome, snapshotUnit } from './snapshot';
 
 export interface UnitResult {
   sourceId: string;
@@ -40,6 +41,8 @@ export interface UnitResult {
   openGaps: number;
   expiredGaps: number;
   lateChanges: number;
+  /** Values PostgreSQL could not hold: rows kept out or values set to NULL (tributary.rejects). */
+  rejects: number;
   highWater: number;
   ms: number;
 }
@@ -64,6 +67,7 @@ export function emptyResult(unit: Unit): UnitResult {
     openGaps: 0,
     expiredGaps: 0,
     lateChanges: 0,
+    rejects: 0,
     highWater: 0,
     ms: 0,
   };
@@ -85,6 +89,22 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
   }
   const token = state.changelogs.get(captureNames(tableName).changelog)?.token ?? null;
 
+  const noteRejects = (rejects: readonly Reject[]): void => {
+    result.rejects += rejects.length;
+    for (const reject of rejects.slice(0, 20)) {
+      log.warn(reject.action === 'nulled' ? 'value stored as NULL: PostgreSQL cannot hold it' : 'row kept out: PostgreSQL cannot hold a value', {
+        key: describeKey(unit.target, reject.key),
+        column: reject.column,
+        reason: reject.reason,
+      });
+    }
+    if (rejects.length > 20) log.warn('more rejected values; see tributary.rejects', { count: rejects.length - 20 });
+  };
+  const noteSnapshot = (outcome: SnapshotOutcome): void => {
+    result.snapshotRows += outcome.rows;
+    noteRejects(outcome.rejects);
+  };
+
   const client = await connectTarget(runtime.target, `syncing ${tableName}`);
   let broken = false;
   try {
@@ -99,7 +119,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
       } else if (checkpoint.changelogToken !== token) {
         checkpoint = await restart(client, runtime, unit, token, 'the changelog table was recreated (its install token changed)');
       }
-      if (checkpoint.snapshotState !== 'done') result.snapshotRows += await snapshotUnit(runtime, unit, client, checkpoint);
+      if (checkpoint.snapshotState !== 'done') noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint));
 
       let gaps = await loadGaps(client, where, id, config.gaps.recheckSeconds);
       const key = unitKey(unit.source.id, tableName);
@@ -124,7 +144,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
         } catch (error) {
           if (!(error instanceof TributaryError) || error.code !== 'CHANGELOG_RESET') throw error;
           checkpoint = await restart(client, runtime, unit, token, error.message);
-          result.snapshotRows += await snapshotUnit(runtime, unit, client, checkpoint);
+          noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint));
           highWater = 0;
           gaps = [];
           continue;
@@ -137,11 +157,20 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
         result.inserted += counts.inserted;
         result.updated += counts.updated;
         result.deleted += counts.deleted;
+        noteRejects(counts.rejects);
         result.expiredGaps += batch.plan.expired.length;
         result.lateChanges += batch.plan.late.length;
         if (batch.plan.late.length > 0) log.warn('changes arrived after their gap had expired; applied', { changeIds: batch.plan.late });
         if (batch.plan.expired.length > 0) log.info('gaps expired: their transactions ended without committing', { changeIds: batch.plan.expired.slice(0, 20), count: batch.plan.expired.length });
-        log.info('batch applied', { batch: result.batches, rows: batch.changes.length, ...counts, ms: Date.now() - batchStarted });
+        log.info('batch applied', {
+          batch: result.batches,
+          rows: batch.changes.length,
+          inserted: counts.inserted,
+          updated: counts.updated,
+          deleted: counts.deleted,
+          rejects: counts.rejects.length,
+          ms: Date.now() - batchStarted,
+        });
         gaps = nextGaps(gaps, batch.plan, batch.readAt);
         highWater = batch.plan.newHighWater;
         if (batch.freshChanges < config.batchSize) break;

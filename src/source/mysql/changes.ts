@@ -121,7 +121,9 @@ export async function* fetchRows(handle: SourceHandle, table: SourceTable, keys:
   const binary = binaryColumnNames(table.columns);
   for (let start = 0; start < keys.length; start += FETCH_CHUNK) {
     const match = keyMatchSql(table.key, keys.slice(start, start + FETCH_CHUNK));
-    const sql = `SELECT ${columns} FROM ${quoteMysql(table.name)} WHERE ${match.sql}`;
+    // A row outside the table's filter counts as absent: it is deleted from the target.
+    const condition = table.filter ? `(${table.filter}) AND (${match.sql})` : match.sql;
+    const sql = `SELECT ${columns} FROM ${quoteMysql(table.name)} WHERE ${condition}`;
     yield await sourceQuery<RowDataPacket>(handle, `reading changed rows of ${table.name}`, sql, match.params, binary);
   }
 }
@@ -185,7 +187,8 @@ export function snapshotQuery(table: SourceTable, after: readonly SourceValue[] 
   const columns = table.columns.map((c) => quoteMysql(c.name)).join(', ');
   const order = table.key.map(quoteMysql).join(', ');
   const condition = after ? keyAfterSql(table.key, after) : null;
-  const sql = `SELECT ${columns} FROM ${quoteMysql(table.name)}${condition ? ` WHERE ${condition.sql}` : ''} ORDER BY ${order} LIMIT ?`;
+  const parts = [table.filter ? `(${table.filter})` : null, condition ? `(${condition.sql})` : null].filter((p) => p !== null);
+  const sql = `SELECT ${columns} FROM ${quoteMysql(table.name)}${parts.length ? ` WHERE ${parts.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`;
   return { sql, params: [...(condition?.params ?? []), limit] };
 }
 

@@ -1,6 +1,5 @@
 /** Reads the shape of the configured tables from a source's information_schema. */
 import type { RowDataPacket } from 'mysql2/promise';
-import { TributaryError } from '../../errors';
 import type { SourceColumn, SourceTable } from '../../model';
 import { sqlFile } from '../../sqlfiles';
 import { type SourceHandle, sourceQuery } from './connection';
@@ -69,16 +68,33 @@ export async function introspectTables(handle: SourceHandle, tableNames: readonl
     };
     table.columns.push(column);
   }
-  for (const row of keyRows) result.get(row.table_name)?.key.push(row.column_name);
-  for (const table of result.values()) {
-    if (table.key.length === 0) {
-      throw new TributaryError(
-        'SOURCE_TABLE_NO_KEY',
-        `table ${table.name} in ${handle.where} has no primary key; Tributary needs one to match rows between MySQL and PostgreSQL`,
-      );
-    }
+  for (const [tableName, key] of chooseKeys(keyRows)) {
+    const table = result.get(tableName);
+    if (table) table.key = key;
   }
   return result;
+}
+
+/**
+ * The key of each table: its primary key, else its first unique index whose columns are all NOT NULL
+ * and indexed in full (a NULL or a prefix would not identify a row). Tables with neither get no entry.
+ */
+function chooseKeys(rows: RowDataPacket[]): Map<string, string[]> {
+  const indexes = new Map<string, { table: string; columns: string[]; usable: boolean }>();
+  for (const row of rows) {
+    const id = `${row.table_name}\u0000${row.index_name}`;
+    let index = indexes.get(id);
+    if (!index) {
+      index = { table: row.table_name, columns: [], usable: true };
+      indexes.set(id, index);
+    }
+    index.columns.push(row.column_name);
+    if (row.is_nullable === 'YES' || row.sub_part !== null) index.usable = false;
+  }
+  const keys = new Map<string, string[]>();
+  // Rows come primary key first, then unique indexes by name.
+  for (const index of indexes.values()) if (index.usable && !keys.has(index.table)) keys.set(index.table, index.columns);
+  return keys;
 }
 
 /** Columns whose values mysql2 must hand over as bytes. */

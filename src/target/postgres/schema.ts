@@ -9,6 +9,7 @@ import { pgTypeFor } from './typemap';
 export const SOURCE_COLUMN = '_source';
 
 export interface TargetColumn {
+  /** Name in the target (after `rename`); the source name is source.name. */
   name: string;
   pgType: string;
   source: SourceColumn;
@@ -21,22 +22,28 @@ export interface TargetTable {
   qualified: string;
   /** Data columns in source order (without _source). */
   columns: TargetColumn[];
-  /** Source key columns in key order (the target key is _source + these). */
+  /** Key columns in key order, target names (the target key is _source + these). */
   key: string[];
+  /** The same key columns, source names. */
+  sourceKey: string[];
 }
 
 const PG_NAME_BYTES = 63;
 // _source is stored in target rows; _tributary_op exists only in staging tables.
 const RESERVED_COLUMNS = [SOURCE_COLUMN, '_tributary_op'];
 
-export function targetTableFor(schema: string, targetName: string, source: SourceTable): TargetTable {
-  for (const name of [targetName, ...source.columns.map((c) => c.name)]) {
+export function targetTableFor(schema: string, targetName: string, source: SourceTable, rename: Readonly<Record<string, string>> = {}): TargetTable {
+  const targetNameOf = (column: string): string => rename[column] ?? column;
+  const targetNames = source.columns.map((c) => targetNameOf(c.name));
+  const clash = targetNames.find((n, i) => targetNames.indexOf(n) !== i);
+  if (clash !== undefined) throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `table ${source.name}: two columns would be named ${clash} in the target; adjust rename`);
+  for (const name of [targetName, ...targetNames]) {
     if (Buffer.byteLength(name, 'utf8') > PG_NAME_BYTES) {
       throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `name ${JSON.stringify(name)} of table ${source.name} is longer than PostgreSQL's ${PG_NAME_BYTES}-byte limit for identifiers`);
     }
   }
   for (const reserved of RESERVED_COLUMNS) {
-    if (source.columns.some((c) => c.name === reserved)) {
+    if (targetNames.includes(reserved)) {
       throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `table ${source.name} has a column named ${reserved}, a name Tributary reserves for its own use`);
     }
   }
@@ -44,8 +51,9 @@ export function targetTableFor(schema: string, targetName: string, source: Sourc
     schema,
     name: targetName,
     qualified: qualifiedPg(schema, targetName),
-    columns: source.columns.map((column) => ({ name: column.name, pgType: pgTypeFor(column), source: column })),
-    key: [...source.key],
+    columns: source.columns.map((column) => ({ name: targetNameOf(column.name), pgType: pgTypeFor(column), source: column })),
+    key: source.key.map(targetNameOf),
+    sourceKey: [...source.key],
   };
 }
 

@@ -104,7 +104,13 @@ describe('snapshotQuery', () => {
 
   test('later chunks continue after the key, with key parameters before the limit', () => {
     const { sql, params } = snapshotQuery(t, ['7', '3'], 500);
-    expect(sql).toBe('SELECT `v`, `order`, `line` FROM `line items` WHERE (`order` > ?) OR (`order` = ? AND `line` > ?) ORDER BY `order`, `line` LIMIT ?');
+    expect(sql).toBe('SELECT `v`, `order`, `line` FROM `line items` WHERE ((`order` > ?) OR (`order` = ? AND `line` > ?)) ORDER BY `order`, `line` LIMIT ?');
+    expect(params).toEqual(['7', '7', '3', 500]);
+  });
+
+  test('a table filter applies to every chunk, in parentheses so its ORs cannot escape', () => {
+    const { sql, params } = snapshotQuery({ ...t, filter: "kind = 'a' OR kind = 'b'" }, ['7', '3'], 500);
+    expect(sql).toBe("SELECT `v`, `order`, `line` FROM `line items` WHERE (kind = 'a' OR kind = 'b') AND ((`order` > ?) OR (`order` = ? AND `line` > ?)) ORDER BY `order`, `line` LIMIT ?");
     expect(params).toEqual(['7', '7', '3', 500]);
   });
 

@@ -9,7 +9,7 @@ import { readEvidence } from '../source/mysql/changes';
 import { targetQuery } from '../target/postgres/connection';
 import { sqlFile } from '../sqlfiles';
 import type { Evidence } from './gaps';
-import type { Runtime, Unit } from './runtime';
+import { prepareRuntime, type Runtime, shapesChanged, type Unit } from './runtime';
 import { emptyResult, syncUnit, type UnitResult } from './unit';
 
 export interface PassResult {
@@ -40,6 +40,10 @@ function memo<T>(make: (key: string) => Promise<T>): (key: string) => Promise<T>
 
 export async function runPass(runtime: Runtime, options: { units?: Unit[] } = {}): Promise<PassResult> {
   const startedAt = new Date();
+  if (!options.units && (await shapesChanged(runtime))) {
+    runtime.logger.info('source table columns changed; preparing target tables again');
+    await prepareRuntime(runtime);
+  }
   const units = options.units ?? runtime.units;
   const tableNames = [...new Set(units.map((u) => u.sourceTable.name))];
   const services = {

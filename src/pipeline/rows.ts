@@ -68,3 +68,8 @@ export function encodeKeyOnly(sourceId: string, table: TargetTable, key: readonl
     return result.text;
   });
 }
+
+/** Fields of a row that must encode cleanly (no policy): throws BAD_VALUE naming key and column. */
+export function encodeFields(sourceId: string, table: TargetTable, row: SourceRow): string[] {
+  return encodeRow(sourceId, table, row, 'fail').fields as string[];
+}

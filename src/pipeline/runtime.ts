@@ -11,7 +11,10 @@ import { introspectTables } from '../source/mysql/introspect';
 import { closeTarget, connectTarget, openTarget, type TargetHandle } from '../target/postgres/connection';
 import { migrate } from '../target/postgres/migrate';
 import { projectTable } from './projection';
-import { assertSameShape, ensureTargetTable, type TargetTable, targetTableFor } from '../target/postgres/schema';
+import type { RowDataPacket } from 'mysql2/promise';
+import { sqlFile } from '../sqlfiles';
+import { sourceQuery } from '../source/mysql/connection';
+import { canonicalTypes, ensureTargetTable, mergeShapes, type TargetTable, targetTableFor } from '../target/postgres/schema';
 
 export interface Unit {
   source: SourceHandle;
@@ -28,6 +31,8 @@ export interface Runtime {
   units: Unit[];
   /** Units whose leftover applied changelog rows were cleaned since this process started. */
   cleanedUnits: Set<string>;
+  /** Digest of each source's configured tables' columns when the units were prepared. */
+  fingerprints: Map<string, string>;
 }
 
 export const unitKey = (sourceId: string, table: string): string => JSON.stringify([sourceId, table]);
@@ -38,7 +43,7 @@ export function openRuntime(config: TributaryConfig, logger: Logger): Runtime {
   const perSource = Math.max(2, Math.min(config.concurrency, config.tables.length) + 1);
   for (const source of config.sources) sources.set(source.id, openSource(source, perSource));
   const target = openTarget(config.target.endpoint, config.target.schema, config.concurrency + 2);
-  return { config, logger, sources, target, units: [], cleanedUnits: new Set() };
+  return { config, logger, sources, target, units: [], cleanedUnits: new Set(), fingerprints: new Map() };
 }
 
 /**
@@ -64,33 +69,61 @@ export async function introspectSources(runtime: Runtime): Promise<Map<string, M
 }
 
 /**
- * Everything checked once before syncing: sources reachable, tables present with keys and the same
- * shape in every source, the state schema migrated, target tables created or compatible.
+ * Everything checked before syncing: sources reachable, tables present with keys, the state schema
+ * migrated, target tables created or evolved to hold every source's columns. Run again whenever a
+ * source's columns change (see shapesChanged).
  */
 export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
-  const { config } = runtime;
+  const { config, logger } = runtime;
+  const fingerprints = await readFingerprints(runtime);
   const shapes = await introspectSources(runtime);
   await migrate(runtime.target);
   const units: Unit[] = [];
   const client = await connectTarget(runtime.target, 'preparing target tables');
   try {
     for (const tableConfig of config.tables) {
-      let first: { sourceId: string; table: TargetTable } | undefined;
-      for (const source of config.sources) {
+      const views = config.sources.map((source) => {
         const sourceTable = shapes.get(source.id)!.get(tableConfig.name)!;
-        const target = targetTableFor(config.target.schema, tableConfig.target, sourceTable, tableConfig.rename);
-        if (first) assertSameShape(first, { sourceId: source.id, table: target });
-        else first = { sourceId: source.id, table: target };
-        units.push({ source: runtime.sources.get(source.id)!, tableConfig, sourceTable, target });
+        return { sourceId: source.id, sourceTable, table: targetTableFor(config.target.schema, tableConfig.target, sourceTable, tableConfig.rename) };
+      });
+      const canonical = await canonicalTypes(runtime.target, client, views.flatMap((v) => v.table.columns.map((c) => c.pgType)));
+      for (const view of views) for (const column of view.table.columns) column.pgType = canonical.get(column.pgType) ?? column.pgType;
+      const merged = mergeShapes(views);
+      const changes = await ensureTargetTable(runtime.target, client, merged);
+      const fields = { table: tableConfig.name, target: `${config.target.schema}.${tableConfig.target}` };
+      if (changes.created) logger.info('created target table', fields);
+      if (changes.addedColumns.length) logger.info('added target columns', { ...fields, columns: changes.addedColumns });
+      if (changes.widenedColumns.length) logger.info('widened target columns', { ...fields, columns: changes.widenedColumns });
+      if (changes.orphanColumns.length) {
+        logger.warn('target columns no source has any more are kept but no longer updated', { ...fields, columns: changes.orphanColumns });
       }
-      const created = await ensureTargetTable(runtime.target, client, first!.table);
-      if (created === 'created') runtime.logger.info('created target table', { table: tableConfig.name, target: `${config.target.schema}.${tableConfig.target}` });
+      for (const view of views) units.push({ source: runtime.sources.get(view.sourceId)!, tableConfig, sourceTable: view.sourceTable, target: view.table });
     }
   } finally {
     client.release();
   }
   runtime.units = units;
+  runtime.fingerprints = fingerprints;
   return units;
+}
+
+async function readFingerprints(runtime: Runtime): Promise<Map<string, string>> {
+  const names = runtime.config.tables.map((t) => t.name);
+  const result = new Map<string, string>();
+  await Promise.all(
+    [...runtime.sources.values()].map(async (source) => {
+      const rows = await sourceQuery<RowDataPacket>(source, 'reading table shapes', sqlFile('mysql/columns_fingerprint.sql'), [names]);
+      const digest = rows.map((r) => `${r.table_name}:${r.digest}`).sort().join(',');
+      result.set(source.id, digest);
+    }),
+  );
+  return result;
+}
+
+/** True when a source table's columns changed since prepareRuntime: one cheap query per source. */
+export async function shapesChanged(runtime: Runtime): Promise<boolean> {
+  const current = await readFingerprints(runtime);
+  return [...current].some(([id, digest]) => runtime.fingerprints.get(id) !== digest);
 }
 
 export async function closeRuntime(runtime: Runtime): Promise<void> {

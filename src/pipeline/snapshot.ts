@@ -13,7 +13,8 @@ import { streamSnapshotChunk } from '../source/mysql/changes';
 import { beginSnapshot, type Checkpoint, finishSnapshot, recordSnapshotProgress } from '../target/postgres/checkpoint';
 import { inTransaction, type PoolClient, targetQuery } from '../target/postgres/connection';
 import { SOURCE_COLUMN } from '../target/postgres/schema';
-import { copyLines } from '../target/postgres/stage';
+import { mergeStage } from '../target/postgres/merge';
+import { copyLines, ensureStage, stageColumns } from '../target/postgres/stage';
 import { clearRejects, recordRejects } from '../target/postgres/rejects';
 import { describeKey, encodeRow, type Reject, rowKey } from './rows';
 import type { Runtime, Unit } from './runtime';
@@ -32,14 +33,18 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
   const chunkSize = runtime.config.snapshotChunkSize;
   let after: SourceValue[] | null = checkpoint.snapshotState === 'running' ? checkpoint.snapshotAfter : null;
 
+  // A refresh upserts every row into what is there; a replace empties this source's rows first.
+  const refresh = checkpoint.snapshotMode === 'refresh';
   if (checkpoint.snapshotState === 'pending') {
     await inTransaction(client, target.where, `starting snapshot of ${table.name}`, async () => {
       await beginSnapshot(client, target.where, id);
-      await clearRejects(client, target.where, id);
-      // A re-snapshot replaces this source's rows; other sources' rows are untouched.
-      await targetQuery(client, target.where, `clearing ${table.name}`, `DELETE FROM ${table.qualified} WHERE ${quotePg(SOURCE_COLUMN)} = $1`, [sourceId]);
+      if (!refresh) {
+        await clearRejects(client, target.where, id);
+        // A re-snapshot replaces this source's rows; other sources' rows are untouched.
+        await targetQuery(client, target.where, `clearing ${table.name}`, `DELETE FROM ${table.qualified} WHERE ${quotePg(SOURCE_COLUMN)} = $1`, [sourceId]);
+      }
     });
-    log.info('snapshot started');
+    log.info(refresh ? 'refresh started' : 'snapshot started');
   } else {
     log.info('snapshot resumed', { rows: checkpoint.snapshotRows });
   }
@@ -60,10 +65,16 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
           last = rowKey(table, row);
           const encoded = encodeRow(sourceId, table, row, unit.tableConfig.onBadValue);
           rejects.push(...encoded.rejects);
-          if (encoded.fields !== null) yield sourceId + '\t' + encoded.fields.join('\t') + '\n';
+          if (encoded.fields !== null) yield (refresh ? 'U\t' : '') + sourceId + '\t' + encoded.fields.join('\t') + '\n';
         }
       }
-      await copyLines(client, target.where, table.qualified, [SOURCE_COLUMN, ...table.columns.map((c) => c.name)], lines());
+      if (refresh) {
+        const stage = await ensureStage(client, target.where, table);
+        await copyLines(client, target.where, stage, stageColumns(table), lines());
+        await mergeStage(client, target.where, table, stage);
+      } else {
+        await copyLines(client, target.where, table.qualified, [SOURCE_COLUMN, ...table.columns.map((c) => c.name)], lines());
+      }
       await recordRejects(client, target.where, id, table.name, rejects, (key) => describeKey(table, key));
       if (rows > 0) await recordSnapshotProgress(client, target.where, id, last!, rows);
       if (rows < chunkSize) await finishSnapshot(client, target.where, id);

@@ -9,7 +9,9 @@ import {
   type Checkpoint,
   loadCheckpoint,
   loadGaps,
+  requestRefresh,
   resetCheckpoint,
+  setSyncedColumns,
   setChangelogToken,
   type StoredGap,
   tryLockUnit,
@@ -119,6 +121,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
       } else if (checkpoint.changelogToken !== token) {
         checkpoint = await restart(client, runtime, unit, token, 'the changelog table was recreated (its install token changed)');
       }
+      checkpoint = await noticeNewColumns(client, runtime, unit, checkpoint);
       if (checkpoint.snapshotState !== 'done') noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint));
 
       let gaps = await loadGaps(client, where, id, config.gaps.recheckSeconds);
@@ -205,6 +208,28 @@ async function restart(client: PoolClient, runtime: Runtime, unit: Unit, token: 
   await inTransaction(client, runtime.target.where, 'resetting checkpoint', () => resetCheckpoint(client, runtime.target.where, id, token));
   runtime.cleanedUnits.add(unitKey(unit.source.id, unit.sourceTable.name));
   return loadCheckpoint(client, runtime.target.where, id, unit.target.name);
+}
+
+/**
+ * Columns added to the source since the unit last synced got their values from ALTER TABLE, which no
+ * trigger sees: the unit's rows are refreshed (re-read and upserted) once.
+ */
+async function noticeNewColumns(client: PoolClient, runtime: Runtime, unit: Unit, checkpoint: Checkpoint): Promise<Checkpoint> {
+  const id = { sourceId: unit.source.id, table: unit.sourceTable.name };
+  const where = runtime.target.where;
+  const columns = unit.target.columns.map((c) => c.name);
+  const before = checkpoint.syncedColumns;
+  if (before !== null && columns.length === before.length && columns.every((c) => before.includes(c))) return checkpoint;
+  const added = before === null ? [] : columns.filter((c) => !before.includes(c));
+  await inTransaction(client, where, 'recording synced columns', async () => {
+    if (added.length > 0 && checkpoint.snapshotState === 'done') await requestRefresh(client, where, id);
+    await setSyncedColumns(client, where, id, columns);
+  });
+  if (added.length > 0 && checkpoint.snapshotState === 'done') {
+    runtime.logger.info('columns added in the source; refreshing the rows of this table', { source: id.sourceId, table: id.table, columns: added });
+    return loadCheckpoint(client, where, id, unit.target.name);
+  }
+  return checkpoint;
 }
 
 /** The gap list after a committed batch, without reading it back from PostgreSQL. */

@@ -69,6 +69,8 @@ export function openSource(source: SourceConfig, connectionLimit: number): Sourc
     const raw = conn as unknown as { query: (sql: string) => void };
     raw.query("SET SESSION time_zone = '+00:00'");
     raw.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+    // Shape digests concatenate every column of a table; the 1 KiB default would cut them short.
+    raw.query('SET SESSION group_concat_max_len = 1048576');
   });
   return { id: source.id, where: `source ${source.id} (${e.display})`, database: e.database, pool };
 }

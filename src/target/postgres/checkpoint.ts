@@ -16,6 +16,10 @@ export interface Checkpoint {
   changelogToken: string | null;
   highWater: number;
   snapshotState: 'pending' | 'running' | 'done';
+  /** replace: the source's rows are deleted and copied again; refresh: every row is upserted. */
+  snapshotMode: 'replace' | 'refresh';
+  /** Target columns the unit synced last; null before the first pass. */
+  syncedColumns: string[] | null;
   /** Key of the last row a running snapshot copied. */
   snapshotAfter: SourceValue[] | null;
   snapshotRows: number;
@@ -70,6 +74,8 @@ export async function loadCheckpoint(client: PoolClient, where: string, unit: Un
     changelogToken: row.changelog_token,
     highWater: Number(row.high_water),
     snapshotState: row.snapshot_state,
+    snapshotMode: row.snapshot_mode,
+    syncedColumns: row.synced_columns,
     snapshotAfter: row.snapshot_after === null ? null : decodeKey(row.snapshot_after),
     snapshotRows: Number(row.snapshot_rows),
   };
@@ -136,4 +142,13 @@ export async function recordSnapshotProgress(client: PoolClient, where: string, 
 
 export async function finishSnapshot(client: PoolClient, where: string, unit: UnitId): Promise<void> {
   await targetQuery(client, where, 'finishing snapshot', sqlFile('state/snapshot_done.sql'), [unit.sourceId, unit.table]);
+}
+
+/** Re-reads every row of the unit (upserting) on its next pass, e.g. after columns were added. */
+export async function requestRefresh(client: PoolClient, where: string, unit: UnitId): Promise<void> {
+  await targetQuery(client, where, 'requesting a refresh', sqlFile('state/request_refresh.sql'), [unit.sourceId, unit.table]);
+}
+
+export async function setSyncedColumns(client: PoolClient, where: string, unit: UnitId, columns: readonly string[]): Promise<void> {
+  await targetQuery(client, where, 'recording synced columns', sqlFile('state/set_synced_columns.sql'), [unit.sourceId, unit.table, JSON.stringify(columns)]);
 }

@@ -66,48 +66,159 @@ export function createTableSql(table: TargetTable): string {
   return `CREATE TABLE IF NOT EXISTS ${table.qualified} (\n${lines.join(',\n')}\n)`;
 }
 
-/** Checks that the same table in two sources can merge into one target table. */
-export function assertSameShape(first: { sourceId: string; table: TargetTable }, other: { sourceId: string; table: TargetTable }): void {
-  const a = first.table;
-  const b = other.table;
-  const where = `table ${a.name}: sources ${first.sourceId} and ${other.sourceId}`;
-  if (a.key.join('\u0000') !== b.key.join('\u0000')) {
-    throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `${where} have different primary keys (${a.key.join(', ')} vs ${b.key.join(', ')})`);
-  }
-  const names = (t: TargetTable) => t.columns.map((c) => c.name);
-  const missing = names(a).filter((n) => !names(b).includes(n));
-  const extra = names(b).filter((n) => !names(a).includes(n));
-  if (missing.length || extra.length) {
-    const parts = [missing.length ? `only in ${first.sourceId}: ${missing.join(', ')}` : '', extra.length ? `only in ${other.sourceId}: ${extra.join(', ')}` : ''].filter(Boolean);
-    throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `${where} have different columns (${parts.join('; ')})`);
-  }
-  for (const column of a.columns) {
-    const twin = b.columns.find((c) => c.name === column.name)!;
-    if (twin.pgType !== column.pgType) {
-      throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `${where} disagree on column ${column.name}: ${column.source.columnType} maps to ${column.pgType}, ${twin.source.columnType} maps to ${twin.pgType}`);
-    }
-  }
-}
-
-/** Creates the target table if missing; checks an existing one has every column and the right key. */
-export async function ensureTargetTable(handle: TargetHandle, client: PoolClient, table: TargetTable): Promise<'created' | 'exists'> {
-  const doing = `preparing target table ${table.schema}.${table.name}`;
-  await targetQuery(client, handle.where, doing, `CREATE SCHEMA IF NOT EXISTS ${quotePg(table.schema)}`);
-  const existing = await targetQuery<{ column_name: string }>(
+/**
+ * PostgreSQL's own spelling of each type (format_type), so types from different sources and the
+ * types of an existing table compare as equal when they are: 'varchar(50)' is 'character varying(50)'.
+ */
+export async function canonicalTypes(handle: TargetHandle, client: PoolClient, types: readonly string[]): Promise<Map<string, string>> {
+  const distinct = [...new Set(types)];
+  const result = new Map<string, string>();
+  if (distinct.length === 0) return result;
+  const name = 'tributary_type_probe';
+  const doing = 'resolving column types';
+  await targetQuery(client, handle.where, doing, `DROP TABLE IF EXISTS pg_temp.${name}`);
+  await targetQuery(client, handle.where, doing, `CREATE TEMP TABLE ${name} (${distinct.map((t, i) => `c${i} ${t}`).join(', ')})`);
+  const rows = await targetQuery<{ attname: string; type: string }>(
     client,
     handle.where,
     doing,
-    'SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2',
+    `SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = 'pg_temp.${name}'::regclass AND attnum > 0`,
+  );
+  await targetQuery(client, handle.where, doing, `DROP TABLE pg_temp.${name}`);
+  for (const row of rows.rows) result.set(distinct[Number(row.attname.slice(1))]!, row.type);
+  return result;
+}
+
+// Integer types as the decimal digits they hold, so they widen into each other and into numeric.
+const INTEGER_DIGITS: Record<string, number> = { smallint: 5, integer: 10, bigint: 19 };
+const INTEGER_BY_DIGITS: [number, string][] = [[5, 'smallint'], [10, 'integer'], [19, 'bigint']];
+
+function numericShape(type: string): { digits: number; scale: number } | null {
+  if (type in INTEGER_DIGITS) return { digits: INTEGER_DIGITS[type]!, scale: 0 };
+  const match = /^numeric\((\d+),(\d+)\)$/.exec(type);
+  return match ? { digits: Number(match[1]) - Number(match[2]), scale: Number(match[2]) } : null;
+}
+
+/**
+ * The narrowest type holding every value of both (PostgreSQL spellings), or null when there is none
+ * without changing values (e.g. text and integer, bit(3) and bit(5)).
+ */
+export function widerType(a: string, b: string): string | null {
+  if (a === b) return a;
+  const na = numericShape(a);
+  const nb = numericShape(b);
+  if (na && nb) {
+    const digits = Math.max(na.digits, nb.digits);
+    const scale = Math.max(na.scale, nb.scale);
+    if (scale === 0 && (a in INTEGER_DIGITS || b in INTEGER_DIGITS) && (na.scale === 0 && nb.scale === 0)) {
+      const integer = INTEGER_BY_DIGITS.find(([d]) => d >= digits);
+      if (integer && a in INTEGER_DIGITS && b in INTEGER_DIGITS) return integer[1];
+    }
+    return `numeric(${Math.min(1000, digits + scale)},${scale})`;
+  }
+  const varchar = (t: string): number | null => Number(/^character varying\((\d+)\)$/.exec(t)?.[1] ?? NaN) || null;
+  const va = varchar(a);
+  const vb = varchar(b);
+  if (va && vb) return `character varying(${Math.max(va, vb)})`;
+  if ((va && b === 'text') || (vb && a === 'text')) return 'text';
+  const precision = /^(timestamp|time)\((\d)\) (with|without) time zone$/;
+  const pa = precision.exec(a);
+  const pb = precision.exec(b);
+  if (pa && pb && pa[1] === pb[1] && pa[3] === pb[3]) return pa[2]! >= pb[2]! ? a : b;
+  if ((a === 'real' && b === 'double precision') || (b === 'real' && a === 'double precision')) return 'double precision';
+  return null;
+}
+
+/**
+ * The one target table for a configured table, from each source's view of it: every column any source
+ * has (a source without one leaves it NULL in its rows), each with a type that holds all sources'
+ * values. Keys must agree. Types must already be in PostgreSQL's spelling (canonicalTypes).
+ */
+export function mergeShapes(views: readonly { sourceId: string; table: TargetTable }[]): TargetTable {
+  const first = views[0]!;
+  const columns: TargetColumn[] = first.table.columns.map((c) => ({ ...c }));
+  const owner = new Map(columns.map((c) => [c.name, first.sourceId]));
+  for (const view of views.slice(1)) {
+    const where = `table ${first.table.name}: sources ${first.sourceId} and ${view.sourceId}`;
+    if (view.table.key.join('\u0000') !== first.table.key.join('\u0000')) {
+      throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `${where} have different keys (${first.table.key.join(', ')} vs ${view.table.key.join(', ')})`);
+    }
+    for (const column of view.table.columns) {
+      const existing = columns.find((c) => c.name === column.name);
+      if (!existing) {
+        columns.push({ ...column });
+        owner.set(column.name, view.sourceId);
+        continue;
+      }
+      const wider = widerType(existing.pgType, column.pgType);
+      if (wider === null) {
+        throw new TributaryError(
+          'SOURCE_SCHEMA_MISMATCH',
+          `table ${first.table.name}: column ${column.name} is ${existing.source.columnType} in source ${owner.get(column.name)} but ${column.source.columnType} in source ${view.sourceId}, and no PostgreSQL type holds both (${existing.pgType}, ${column.pgType})`,
+        );
+      }
+      existing.pgType = wider;
+    }
+  }
+  return { ...first.table, columns };
+}
+
+export interface TableChanges {
+  created: boolean;
+  addedColumns: string[];
+  widenedColumns: string[];
+  /** Columns in the target that no source has any more: kept, no longer updated. */
+  orphanColumns: string[];
+}
+
+/**
+ * Creates the target table if missing; otherwise evolves it: adds columns the sources gained, widens
+ * types the sources widened, and checks the key. Narrowing or incompatible changes are refused with an
+ * error rather than applied.
+ */
+export async function ensureTargetTable(handle: TargetHandle, client: PoolClient, table: TargetTable): Promise<TableChanges> {
+  const doing = `preparing target table ${table.schema}.${table.name}`;
+  const changes: TableChanges = { created: false, addedColumns: [], widenedColumns: [], orphanColumns: [] };
+  await targetQuery(client, handle.where, doing, `CREATE SCHEMA IF NOT EXISTS ${quotePg(table.schema)}`);
+  const existing = await targetQuery<{ column_name: string; type: string }>(
+    client,
+    handle.where,
+    doing,
+    `SELECT a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS type
+       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped`,
     [table.schema, table.name],
   );
   if (existing.rows.length === 0) {
     await targetQuery(client, handle.where, doing, createTableSql(table));
-    return 'created';
+    return { ...changes, created: true };
   }
-  const present = new Set(existing.rows.map((r) => r.column_name));
-  const missing = [SOURCE_COLUMN, ...table.columns.map((c) => c.name)].filter((n) => !present.has(n));
-  if (missing.length > 0) {
-    throw new TributaryError('TARGET_SCHEMA_MISMATCH', `target table ${table.schema}.${table.name} exists but lacks column(s) ${missing.join(', ')}`);
+  const present = new Map(existing.rows.map((r) => [r.column_name, r.type]));
+  if (!present.has(SOURCE_COLUMN)) {
+    throw new TributaryError('TARGET_SCHEMA_MISMATCH', `target table ${table.schema}.${table.name} exists but has no ${SOURCE_COLUMN} column; it was not created by Tributary`);
+  }
+  const alterations: string[] = [];
+  for (const column of table.columns) {
+    const current = present.get(column.name);
+    if (current === undefined) {
+      alterations.push(`ADD COLUMN ${quotePg(column.name)} ${column.pgType}`);
+      changes.addedColumns.push(column.name);
+    } else if (current !== column.pgType) {
+      const wider = widerType(current, column.pgType);
+      if (wider !== column.pgType) {
+        throw new TributaryError(
+          'TARGET_SCHEMA_MISMATCH',
+          `target column ${table.name}.${column.name} is ${current}; the source now needs ${column.pgType}, which ${wider === current ? 'is narrower (values would not change, so the target is left as it is: alter it by hand if wanted)' : 'it cannot be changed into without altering values'}`,
+        );
+      }
+      alterations.push(`ALTER COLUMN ${quotePg(column.name)} TYPE ${column.pgType}`);
+      changes.widenedColumns.push(column.name);
+    }
+  }
+  const wanted = new Set([SOURCE_COLUMN, ...table.columns.map((c) => c.name)]);
+  changes.orphanColumns = [...present.keys()].filter((n) => !wanted.has(n));
+  if (alterations.length > 0) {
+    await targetQuery(client, handle.where, doing, `ALTER TABLE ${table.qualified} ${alterations.join(', ')}`);
   }
   const keyRows = await targetQuery<{ column_name: string }>(
     client,
@@ -128,5 +239,5 @@ export async function ensureTargetTable(handle: TargetHandle, client: PoolClient
       `target table ${table.schema}.${table.name} has primary key (${actualKey.join(', ') || 'none'}), expected (${expectedKey.join(', ')})`,
     );
   }
-  return 'exists';
+  return changes;
 }

@@ -8,6 +8,7 @@ import type { Logger } from '../log';
 import type { SourceTable } from '../model';
 import { closeSource, openSource, type SourceHandle } from '../source/mysql/connection';
 import { introspectTables } from '../source/mysql/introspect';
+import { captureNames } from '../source/mysql/capture';
 import { closeTarget, connectTarget, openTarget, type TargetHandle } from '../target/postgres/connection';
 import { migrate } from '../target/postgres/migrate';
 import { projectTable } from './projection';
@@ -21,6 +22,8 @@ export interface Unit {
   tableConfig: TableConfig;
   sourceTable: SourceTable;
   target: TargetTable;
+  /** The changelog table as installed (to notice key columns that no longer match), if present. */
+  changelogTable?: SourceTable;
 }
 
 export interface Runtime {
@@ -77,6 +80,12 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
   const { config, logger } = runtime;
   const fingerprints = await readFingerprints(runtime);
   const shapes = await introspectSources(runtime);
+  const changelogs = new Map<string, Map<string, SourceTable>>();
+  await Promise.all(
+    [...runtime.sources.values()].map(async (source) => {
+      changelogs.set(source.id, await introspectTables(source, config.tables.map((t) => captureNames(t.name).changelog)));
+    }),
+  );
   await migrate(runtime.target);
   const units: Unit[] = [];
   const client = await connectTarget(runtime.target, 'preparing target tables');
@@ -97,7 +106,10 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
       if (changes.orphanColumns.length) {
         logger.warn('target columns no source has any more are kept but no longer updated', { ...fields, columns: changes.orphanColumns });
       }
-      for (const view of views) units.push({ source: runtime.sources.get(view.sourceId)!, tableConfig, sourceTable: view.sourceTable, target: view.table });
+      for (const view of views) {
+        const changelogTable = changelogs.get(view.sourceId)!.get(captureNames(tableConfig.name).changelog);
+        units.push({ source: runtime.sources.get(view.sourceId)!, tableConfig, sourceTable: view.sourceTable, target: view.table, ...(changelogTable ? { changelogTable } : {}) });
+      }
     }
   } finally {
     client.release();
@@ -107,8 +119,9 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
   return units;
 }
 
+// Changelog tables are included: `triggers install` widening their key columns must be noticed too.
 async function readFingerprints(runtime: Runtime): Promise<Map<string, string>> {
-  const names = runtime.config.tables.map((t) => t.name);
+  const names = runtime.config.tables.flatMap((t) => [t.name, captureNames(t.name).changelog]);
   const result = new Map<string, string>();
   await Promise.all(
     [...runtime.sources.values()].map(async (source) => {

@@ -84,7 +84,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
   const log = runtime.logger.child({ source: unit.source.id, table: tableName });
 
   const state = await services.captureState(unit.source.id);
-  const problems = captureProblems(unit.sourceTable, tableName, state);
+  const problems = captureProblems(unit.sourceTable, tableName, state, unit.changelogTable);
   if (problems.length > 0) {
     const code = problems[0]!.kind === 'table-missing' ? 'SOURCE_TABLE_MISSING' : 'TRIGGER_DRIFT';
     throw new TributaryError(code, `capture of ${tableName} in ${unit.source.where} is incomplete, refusing to sync it: ${problems.map((p) => p.message).join('; ')}`);

@@ -58,7 +58,17 @@ export interface TableConfig {
   rename: Readonly<Record<string, string>>;
   /** A MySQL boolean expression; only rows for which it is true are synced. */
   where?: string;
+  /** true (default): target key is _source + key. false: the key alone, one logical table. */
+  keyIncludesSource: boolean;
+  /** With keyIncludesSource false: who wins when two sources write the same key. */
+  conflict: ConflictPolicy;
+  /** conflict newest: the column (source name) whose greater value wins. */
+  newestBy?: string;
+  /** conflict priority: source ids, highest priority first. */
+  priority?: readonly string[];
 }
+
+export type ConflictPolicy = 'error' | 'newest' | 'priority';
 
 export interface TributaryConfig {
   /** Absolute path of the file read. */
@@ -437,9 +447,20 @@ const tableSchema = z.preprocess(
       columns: columnsSchema.optional(),
       rename: renameSchema.optional(),
       where: z.string().trim().min(1, { error: 'must not be empty' }).optional(),
+      keyIncludesSource: z.boolean({ error: 'must be true or false' }).default(true),
+      conflict: z.enum(['error', 'newest', 'priority'], { error: 'must be error, newest or priority' }).default('error'),
+      newestBy: tableName.optional(),
+      priority: z.array(sourceId, { error: 'expected a list of source ids' }).min(1, { error: 'must list at least one source id' }).optional(),
     },
-    'a table name or a mapping with name (and optional target, onBadValue, key, columns, rename, where)',
-  ),
+    'a table name or a mapping with name (and optional target, onBadValue, key, columns, rename, where, keyIncludesSource, conflict, newestBy, priority)',
+  ).superRefine((table, ctx) => {
+    const problem = (path: string, message: string): void => void ctx.addIssue({ code: 'custom', path: [path], message });
+    if (table.keyIncludesSource && table.conflict !== 'error') problem('conflict', 'only applies with keyIncludesSource: false (with the source in the key, sources never collide)');
+    if (table.conflict === 'newest' && !table.newestBy) problem('newestBy', 'missing: conflict newest needs the column whose greater value wins (e.g. updated_at)');
+    if (table.conflict !== 'newest' && table.newestBy) problem('newestBy', 'only applies with conflict: newest');
+    if (table.conflict === 'priority' && !table.priority) problem('priority', 'missing: conflict priority needs the source ids in order, highest first');
+    if (table.conflict !== 'priority' && table.priority) problem('priority', 'only applies with conflict: priority');
+  }),
 );
 
 const gapsSchema = strictMapping(
@@ -598,6 +619,14 @@ function crossChecks(document: Record<string, unknown>, isUnresolved: (path: Key
   }
 
   const tables = document.tables;
+  if (Array.isArray(tables) && Array.isArray(sources)) {
+    const ids = new Set(sources.map((source) => (isPlainMapping(source) ? source.id : undefined)).filter((id): id is string => typeof id === 'string'));
+    tables.forEach((table, index) => {
+      if (!isPlainMapping(table) || !Array.isArray(table.priority)) return;
+      const unknown = table.priority.filter((id: unknown) => typeof id === 'string' && !ids.has(id));
+      if (unknown.length > 0) problems.push({ path: ['tables', index, 'priority'], message: `names unknown source id(s) ${unknown.map((id) => JSON.stringify(id)).join(', ')}` });
+    });
+  }
   if (Array.isArray(tables)) {
     interface Entry {
       index: number;
@@ -736,6 +765,10 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, configPath
       ...(table.columns?.exclude ? { excludeColumns: table.columns.exclude } : {}),
       rename: table.rename ?? {},
       ...(table.where ? { where: table.where } : {}),
+      keyIncludesSource: table.keyIncludesSource,
+      conflict: table.conflict,
+      ...(table.newestBy ? { newestBy: table.newestBy } : {}),
+      ...(table.priority ? { priority: table.priority } : {}),
     })),
     schedule: settings.schedule,
     batchSize: settings.batchSize,

@@ -13,7 +13,7 @@ import { copyLines, ensureStage, stageColumns } from '../target/postgres/stage';
 import type { Batch } from './poll';
 import { TributaryError } from '../errors';
 import { clearRejectsForKeys, recordRejects } from '../target/postgres/rejects';
-import { describeKey, encodeKeyOnly, encodeRow, keyString, type Reject, rowKey } from './rows';
+import { conflictRejects, describeKey, encodeKeyOnly, encodeRow, keyString, type Reject, rowKey, stageLine } from './rows';
 import type { Runtime, Unit } from './runtime';
 
 /**
@@ -49,19 +49,20 @@ export async function stageAndMerge(unit: Unit, client: PoolClient, where: strin
         rejects.push(...encoded.rejects);
         if (encoded.fields === null) continue;
         staged.push(key);
-        yield 'U\t' + sourceId + '\t' + encoded.fields.join('\t') + '\n';
+        yield stageLine('U', sourceId, table, rowKey(table, row), encoded.fields);
       }
     }
     for (const key of keys) {
       const text = keyString(key);
       if (present.has(text)) continue;
       staged.push(text);
-      yield 'D\t' + sourceId + '\t' + encodeKeyOnly(sourceId, table, key).join('\t') + '\n';
+      yield stageLine('D', sourceId, table, key, encodeKeyOnly(sourceId, table, key));
     }
   }
   await copyLines(client, where, stage, stageColumns(table), lines());
   faultPoint('after-copy');
-  const counts = await mergeStage(client, where, table, stage);
+  const { conflicts, ...counts } = await mergeStage(client, where, table, stage);
+  rejects.push(...conflictRejects(conflicts));
   await clearRejectsForKeys(client, where, id, staged);
   await recordRejects(client, where, id, table.name, rejects, (key) => describeKey(table, key));
   return { ...counts, rejects };

@@ -3,7 +3,7 @@ import type { BadValuePolicy } from '../config';
 import { TributaryError } from '../errors';
 import type { SourceRow, SourceValue } from '../model';
 import type { TargetTable } from '../target/postgres/schema';
-import { encodeCopyValue } from '../target/postgres/typemap';
+import { encodeCopyValue, escapeCopy } from '../target/postgres/typemap';
 
 /** A map key for a primary-key value list; Buffers by their bytes. */
 export function keyString(values: readonly SourceValue[]): string {
@@ -72,4 +72,22 @@ export function encodeKeyOnly(sourceId: string, table: TargetTable, key: readonl
 /** Fields of a row that must encode cleanly (no policy): throws BAD_VALUE naming key and column. */
 export function encodeFields(sourceId: string, table: TargetTable, row: SourceRow): string[] {
   return encodeRow(sourceId, table, row, 'fail').fields as string[];
+}
+
+/** One staging line (see stageColumns): operation, source, the key for shared-key tables, fields. */
+export function stageLine(op: 'U' | 'D', sourceId: string, table: TargetTable, key: readonly SourceValue[], fields: readonly string[]): string {
+  const parts = [op, sourceId];
+  if (!table.keyIncludesSource) parts.push(escapeCopy(keyString(key)));
+  return parts.join('\t') + '\t' + fields.join('\t') + '\n';
+}
+
+/** Rows refused because another source holds their key (shared key space, conflict: error). */
+export function conflictRejects(conflicts: readonly { key: string; holder: string }[]): Reject[] {
+  return conflicts.map(({ key, holder }) => ({
+    key: (JSON.parse(key) as unknown[]).map((v) => (v !== null && typeof v === 'object' ? Buffer.from((v as { x: string }).x, 'hex') : (v as string | null))),
+    column: '_source',
+    raw: holder,
+    reason: `key already held by source ${holder} (conflict: error); the row is kept out`,
+    action: 'rejected' as const,
+  }));
 }

@@ -93,7 +93,7 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
     for (const tableConfig of config.tables) {
       const views = config.sources.map((source) => {
         const sourceTable = shapes.get(source.id)!.get(tableConfig.name)!;
-        return { sourceId: source.id, sourceTable, table: targetTableFor(config.target.schema, tableConfig.target, sourceTable, tableConfig.rename) };
+        return { sourceId: source.id, sourceTable, table: targetTableFor(config.target.schema, tableConfig.target, sourceTable, tableConfig) };
       });
       const canonical = await canonicalTypes(runtime.target, client, views.flatMap((v) => v.table.columns.map((c) => c.pgType)));
       for (const view of views) for (const column of view.table.columns) column.pgType = canonical.get(column.pgType) ?? column.pgType;

@@ -16,7 +16,7 @@ import { SOURCE_COLUMN } from '../target/postgres/schema';
 import { mergeStage } from '../target/postgres/merge';
 import { copyLines, ensureStage, stageColumns } from '../target/postgres/stage';
 import { clearRejects, recordRejects } from '../target/postgres/rejects';
-import { describeKey, encodeRow, type Reject, rowKey } from './rows';
+import { conflictRejects, describeKey, encodeRow, type Reject, rowKey, stageLine } from './rows';
 import type { Runtime, Unit } from './runtime';
 
 export interface SnapshotOutcome {
@@ -35,6 +35,9 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
 
   // A refresh upserts every row into what is there; a replace empties this source's rows first.
   const refresh = checkpoint.snapshotMode === 'refresh';
+  // Rows go through the stage and merge when they may meet other sources' rows in one key space, or
+  // meet their own older versions (refresh); otherwise straight into the table.
+  const viaStage = refresh || !table.keyIncludesSource;
   if (checkpoint.snapshotState === 'pending') {
     await inTransaction(client, target.where, `starting snapshot of ${table.name}`, async () => {
       await beginSnapshot(client, target.where, id);
@@ -65,13 +68,15 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
           last = rowKey(table, row);
           const encoded = encodeRow(sourceId, table, row, unit.tableConfig.onBadValue);
           rejects.push(...encoded.rejects);
-          if (encoded.fields !== null) yield (refresh ? 'U\t' : '') + sourceId + '\t' + encoded.fields.join('\t') + '\n';
+          if (encoded.fields === null) continue;
+          yield viaStage ? stageLine('U', sourceId, table, last, encoded.fields) : sourceId + '\t' + encoded.fields.join('\t') + '\n';
         }
       }
-      if (refresh) {
+      if (viaStage) {
         const stage = await ensureStage(client, target.where, table);
         await copyLines(client, target.where, stage, stageColumns(table), lines());
-        await mergeStage(client, target.where, table, stage);
+        const merged = await mergeStage(client, target.where, table, stage);
+        rejects.push(...conflictRejects(merged.conflicts));
       } else {
         await copyLines(client, target.where, table.qualified, [SOURCE_COLUMN, ...table.columns.map((c) => c.name)], lines());
       }

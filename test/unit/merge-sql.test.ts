@@ -1,7 +1,7 @@
 import { TributaryError } from '../../src/errors';
 import type { SourceColumn, SourceTable } from '../../src/model';
 import { buildDeleteSql, buildUpsertSql } from '../../src/target/postgres/merge';
-import { assertSameShape, createTableSql, targetTableFor, type TargetTable } from '../../src/target/postgres/schema';
+import { createTableSql, mergeShapes, targetTableFor, type TargetTable, widerType } from '../../src/target/postgres/schema';
 import { createStageSql, OP_COLUMN, stageColumns, stageName } from '../../src/target/postgres/stage';
 
 // ---------------------------------------------------------------- fixtures
@@ -248,23 +248,78 @@ describe('target tables', () => {
     expect(() => targetTableFor('s', 't', longColumn)).toThrow(TributaryError);
   });
 
-  test('the same table in two sources merges when the shape matches', () => {
-    expect(() => assertSameShape({ sourceId: 'eu', table: orders }, { sourceId: 'us', table: { ...orders } })).not.toThrow();
+  test('the same table in two sources merges into every column any source has', () => {
+    const fewer = { ...orders, columns: orders.columns.filter((c) => c.name !== 'note') };
+    const merged = mergeShapes([
+      { sourceId: 'eu', table: fewer },
+      { sourceId: 'us', table: orders },
+    ]);
+    expect(merged.columns.map((c) => c.name)).toEqual(['id', 'region', 'name', 'note']);
   });
 
-  test('different keys, columns or column types cannot merge', () => {
+  test('column types widen to hold every source\'s values', () => {
+    const typed = (name: string, pgType: string) => ({ ...orders, columns: orders.columns.map((c) => (c.name === name ? { ...c, pgType } : c)) });
+    const merged = mergeShapes([
+      { sourceId: 'eu', table: typed('name', 'character varying(50)') },
+      { sourceId: 'us', table: typed('name', 'character varying(80)') },
+    ]);
+    expect(merged.columns.find((c) => c.name === 'name')!.pgType).toBe('character varying(80)');
+  });
+
+  test('different keys, or types no PostgreSQL type holds both of, cannot merge', () => {
     const reKeyed = { ...orders, key: ['id', 'region'] };
-    const fewer = { ...orders, columns: orders.columns.filter((c) => c.name !== 'note') };
-    const retyped = { ...orders, columns: orders.columns.map((c) => (c.name === 'note' ? { ...c, pgType: 'varchar(10)' } : c)) };
-    for (const other of [reKeyed, fewer, retyped]) {
-      expect(() => assertSameShape({ sourceId: 'eu', table: orders }, { sourceId: 'us', table: other })).toThrow(
+    const retyped = { ...orders, columns: orders.columns.map((c) => (c.name === 'note' ? { ...c, pgType: 'integer' } : c)) };
+    for (const other of [reKeyed, retyped]) {
+      expect(() => mergeShapes([{ sourceId: 'eu', table: orders }, { sourceId: 'us', table: other }])).toThrow(
         expect.objectContaining({ code: 'SOURCE_SCHEMA_MISMATCH' }),
       );
     }
   });
+});
 
-  test('a missing column is named with the source that has it', () => {
-    const fewer = { ...orders, columns: orders.columns.filter((c) => c.name !== 'note') };
-    expect(() => assertSameShape({ sourceId: 'eu', table: orders }, { sourceId: 'us', table: fewer })).toThrow(/only in eu: note/);
+describe('widerType', () => {
+  test.each([
+    ['smallint', 'integer', 'integer'],
+    ['integer', 'bigint', 'bigint'],
+    ['bigint', 'numeric(20,0)', 'numeric(20,0)'],
+    ['numeric(10,2)', 'numeric(12,4)', 'numeric(12,4)'],
+    ['numeric(10,2)', 'integer', 'numeric(12,2)'],
+    ['character varying(10)', 'character varying(20)', 'character varying(20)'],
+    ['character varying(10)', 'text', 'text'],
+    ['timestamp(0) without time zone', 'timestamp(6) without time zone', 'timestamp(6) without time zone'],
+    ['real', 'double precision', 'double precision'],
+  ])('%s and %s → %s', (a, b, wider) => {
+    expect(widerType(a, b)).toBe(wider);
+    expect(widerType(b, a)).toBe(wider);
+  });
+
+  test.each([
+    ['text', 'integer'],
+    ['bit(3)', 'bit(5)'],
+    ['timestamp(6) without time zone', 'timestamp(6) with time zone'],
+  ])('%s and %s have no common type', (a, b) => {
+    expect(widerType(a, b)).toBeNull();
+  });
+});
+
+describe('shared key space (keyIncludesSource: false)', () => {
+  const shared = (options: Partial<TargetTable>): TargetTable => ({ ...orders, keyIncludesSource: false, ...options });
+
+  test('the key is the source key alone, and a source deletes only its own rows', () => {
+    const table = shared({});
+    expect(createTableSql(table)).toMatch(/PRIMARY KEY \("region", "id"\)/);
+    expect(buildDeleteSql(table, STAGE)).toContain('t."_source" = s."_source"');
+  });
+
+  test('conflict error never lets another source take a row over', () => {
+    const sql = buildUpsertSql(shared({ conflict: 'error' }), STAGE);
+    expect(sql).toContain('ON CONFLICT ("region", "id")');
+    expect(sql).toContain('t."_source" <> EXCLUDED."_source" AND false');
+  });
+
+  test('conflict newest compares the newestBy column; priority ranks sources by the list', () => {
+    expect(buildUpsertSql(shared({ conflict: 'newest', newestBy: 'name' }), STAGE)).toContain('EXCLUDED."name" > t."name"');
+    const priority = buildUpsertSql(shared({ conflict: 'priority', priority: ['us', "o'k"] }), STAGE);
+    expect(priority).toContain("ARRAY['us', 'o''k']::text[]");
   });
 });

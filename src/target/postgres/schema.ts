@@ -1,6 +1,7 @@
 /** The merged target tables: their columns, key and creation. */
 import { TributaryError } from '../../errors';
 import { qualifiedPg, quotePg } from '../../ident';
+import type { ConflictPolicy } from '../../config';
 import type { SourceColumn, SourceTable } from '../../model';
 import { type PoolClient, type TargetHandle, targetQuery } from './connection';
 import { pgTypeFor } from './typemap';
@@ -26,13 +27,34 @@ export interface TargetTable {
   key: string[];
   /** The same key columns, source names. */
   sourceKey: string[];
+  /** false: rows of all sources share one key space (the key alone); conflicts resolved per `conflict`. */
+  keyIncludesSource: boolean;
+  conflict: ConflictPolicy;
+  /** conflict newest: target column whose greater value wins. */
+  newestBy?: string;
+  /** conflict priority: source ids, highest first. */
+  priority?: readonly string[];
+}
+
+export interface MergeOptions {
+  rename?: Readonly<Record<string, string>>;
+  keyIncludesSource?: boolean;
+  conflict?: ConflictPolicy;
+  newestBy?: string;
+  priority?: readonly string[];
+}
+
+/** The target's primary key columns. */
+export function targetKey(table: Pick<TargetTable, 'key' | 'keyIncludesSource'>): string[] {
+  return table.keyIncludesSource ? [SOURCE_COLUMN, ...table.key] : [...table.key];
 }
 
 const PG_NAME_BYTES = 63;
 // _source is stored in target rows; _tributary_op exists only in staging tables.
 const RESERVED_COLUMNS = [SOURCE_COLUMN, '_tributary_op'];
 
-export function targetTableFor(schema: string, targetName: string, source: SourceTable, rename: Readonly<Record<string, string>> = {}): TargetTable {
+export function targetTableFor(schema: string, targetName: string, source: SourceTable, options: MergeOptions = {}): TargetTable {
+  const rename = options.rename ?? {};
   const targetNameOf = (column: string): string => rename[column] ?? column;
   const targetNames = source.columns.map((c) => targetNameOf(c.name));
   const clash = targetNames.find((n, i) => targetNames.indexOf(n) !== i);
@@ -54,14 +76,25 @@ export function targetTableFor(schema: string, targetName: string, source: Sourc
     columns: source.columns.map((column) => ({ name: targetNameOf(column.name), pgType: pgTypeFor(column), source: column })),
     key: source.key.map(targetNameOf),
     sourceKey: [...source.key],
+    keyIncludesSource: options.keyIncludesSource ?? true,
+    conflict: options.conflict ?? 'error',
+    ...(options.newestBy ? { newestBy: newestColumn(source, options.newestBy, targetNameOf) } : {}),
+    ...(options.priority ? { priority: options.priority } : {}),
   };
+}
+
+function newestColumn(source: SourceTable, column: string, targetNameOf: (c: string) => string): string {
+  if (!source.columns.some((c) => c.name === column)) {
+    throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `table ${source.name}: newestBy names column ${column}, which is not synced from the table`);
+  }
+  return targetNameOf(column);
 }
 
 export function createTableSql(table: TargetTable): string {
   const lines = [
     `  ${quotePg(SOURCE_COLUMN)} text NOT NULL`,
     ...table.columns.map((c) => `  ${quotePg(c.name)} ${c.pgType}${table.key.includes(c.name) ? ' NOT NULL' : ''}`),
-    `  PRIMARY KEY (${[SOURCE_COLUMN, ...table.key].map(quotePg).join(', ')})`,
+    `  PRIMARY KEY (${targetKey(table).map(quotePg).join(', ')})`,
   ];
   return `CREATE TABLE IF NOT EXISTS ${table.qualified} (\n${lines.join(',\n')}\n)`;
 }
@@ -232,7 +265,7 @@ export async function ensureTargetTable(handle: TargetHandle, client: PoolClient
     [table.qualified],
   );
   const actualKey = keyRows.rows.map((r) => r.column_name);
-  const expectedKey = [SOURCE_COLUMN, ...table.key];
+  const expectedKey = targetKey(table);
   if (actualKey.join('\u0000') !== expectedKey.join('\u0000')) {
     throw new TributaryError(
       'TARGET_SCHEMA_MISMATCH',

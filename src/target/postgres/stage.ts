@@ -13,22 +13,34 @@ import { SOURCE_COLUMN, type TargetTable } from './schema';
 
 /** Staging column telling the merge what to do with the row: 'U' upsert, 'D' delete. */
 export const OP_COLUMN = '_tributary_op';
+/**
+ * Staging column with the row's key as Tributary identifies it, for tables whose sources share one key
+ * space: a row refused for a conflict is reported by it.
+ */
+export const KEY_COLUMN = '_tributary_key';
+
+const extraColumns = (table: TargetTable): string[] => (table.keyIncludesSource ? [] : [KEY_COLUMN]);
 
 const createdStages = new WeakMap<PoolClient, Set<string>>();
 
 export function stageName(table: TargetTable): string {
-  const signature = [table.schema, table.name, ...table.columns.map((c) => `${c.name}:${c.pgType}`)].join('\u0000');
+  const signature = [table.schema, table.name, ...extraColumns(table), ...table.columns.map((c) => `${c.name}:${c.pgType}`)].join('\u0000');
   return 'tributary_stage_' + createHash('sha1').update(signature).digest('hex').slice(0, 16);
 }
 
 export function createStageSql(table: TargetTable): string {
-  const columns = [`${quotePg(OP_COLUMN)} "char" NOT NULL`, `${quotePg(SOURCE_COLUMN)} text NOT NULL`, ...table.columns.map((c) => `${quotePg(c.name)} ${c.pgType}`)];
+  const columns = [
+    `${quotePg(OP_COLUMN)} "char" NOT NULL`,
+    `${quotePg(SOURCE_COLUMN)} text NOT NULL`,
+    ...extraColumns(table).map((c) => `${quotePg(c)} text`),
+    ...table.columns.map((c) => `${quotePg(c.name)} ${c.pgType}`),
+  ];
   return `CREATE TEMP TABLE IF NOT EXISTS ${quotePg(stageName(table))} (${columns.join(', ')}) ON COMMIT DELETE ROWS`;
 }
 
 /** Stage columns in COPY order. */
 export function stageColumns(table: TargetTable): string[] {
-  return [OP_COLUMN, SOURCE_COLUMN, ...table.columns.map((c) => c.name)];
+  return [OP_COLUMN, SOURCE_COLUMN, ...extraColumns(table), ...table.columns.map((c) => c.name)];
 }
 
 export async function ensureStage(client: PoolClient, where: string, table: TargetTable): Promise<string> {

@@ -108,7 +108,7 @@ function fractionDigits(column: SourceColumn): number {
 }
 
 /** COPY text format: backslash first, then the characters that would end a field or a row. */
-function escapeCopy(text: string): string {
+export function escapeCopy(text: string): string {
   return text.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]);
 }
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };

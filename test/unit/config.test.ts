@@ -527,3 +527,60 @@ describe('config/example.yml', () => {
     expect(() => loadConfig(file, {})).toThrow(/target\.url: environment variable TARGET_PASSWORD is not set\nsources\[0\]\.url: environment variable EU_PASSWORD is not set\nsources\[1\]\.url: environment variable US_PASSWORD is not set/);
   });
 });
+
+describe('per-table settings', () => {
+  const withTable = (table: string): string => VALID.replace('  - customers\n', `  - customers\n${table}\n`);
+
+  test('every table setting is read, with defaults for the rest', () => {
+    const config = parse(
+      withTable(
+        [
+          '  - name: products',
+          '    onBadValue: "null"',
+          '    key: [sku]',
+          '    columns: { exclude: [secret] }',
+          '    rename: { sku: product_code }',
+          '    where: "active = 1"',
+          '    keyIncludesSource: false',
+          '    conflict: priority',
+          '    priority: [us, eu]',
+        ].join('\n'),
+      ),
+    );
+    expect(config.tables[2]).toEqual({
+      name: 'products',
+      target: 'products',
+      onBadValue: 'null',
+      key: ['sku'],
+      excludeColumns: ['secret'],
+      rename: { sku: 'product_code' },
+      where: 'active = 1',
+      keyIncludesSource: false,
+      conflict: 'priority',
+      priority: ['us', 'eu'],
+    });
+    expect(config.tables[1]).toMatchObject({ onBadValue: 'reject', keyIncludesSource: true, conflict: 'error', rename: {} });
+  });
+
+  test('onBadValue must be reject, null or fail', () => {
+    expectOnly(withTable('  - name: p\n    onBadValue: skip'), 'tables[2].onBadValue', /reject, null or fail/);
+  });
+
+  test('columns takes include or exclude, not both', () => {
+    expectOnly(withTable('  - name: p\n    columns: { include: [a], exclude: [b] }'), 'tables[2].columns', /not both/);
+  });
+
+  test('two columns renamed to one name are refused', () => {
+    expectOnly(withTable('  - name: p\n    rename: { a: x, b: x }'), 'tables[2].rename', /both renamed to "x"/);
+  });
+
+  test('a conflict policy needs keyIncludesSource false, and its own settings', () => {
+    expectOnly(withTable('  - name: p\n    conflict: newest\n    newestBy: updated_at'), 'tables[2].conflict', /keyIncludesSource: false/);
+    expectOnly(withTable('  - name: p\n    keyIncludesSource: false\n    conflict: newest'), 'tables[2].newestBy', /missing/);
+    expectOnly(withTable('  - name: p\n    keyIncludesSource: false\n    conflict: priority'), 'tables[2].priority', /missing/);
+  });
+
+  test('priority may only name configured sources', () => {
+    expectOnly(withTable('  - name: p\n    keyIncludesSource: false\n    conflict: priority\n    priority: [us, asia]'), 'tables[2].priority', /unknown source id\(s\) "asia"/);
+  });
+});

@@ -84,6 +84,8 @@ export interface TributaryConfig {
   snapshotChunkSize: number;
   /** Default 4; integer 1..64: how many (source, table) units run at once. */
   concurrency: number;
+  /** sync --follow: pause between passes when nothing was pending, in milliseconds; default 250. */
+  pollInterval: number;
   gaps: {
     /** Default 900. */
     recheckSeconds: number;
@@ -481,6 +483,7 @@ const configSchema = strictMapping(
     batchSize: integerIn(1, 1_000_000).default(10_000),
     snapshotChunkSize: integerIn(100, 10_000_000).default(50_000),
     concurrency: integerIn(1, 64).default(4),
+    pollInterval: integerIn(10, 3_600_000).default(250),
     gaps: gapsSchema,
   },
   'a mapping of settings',
@@ -489,6 +492,7 @@ const configSchema = strictMapping(
 /** Settings that take a number; a `${VAR}` there yields a string, which is converted when it is numeric. */
 const NUMERIC_KEYS: readonly KeyPath[] = [
   ['batchSize'],
+  ['pollInterval'],
   ['snapshotChunkSize'],
   ['concurrency'],
   ['gaps', 'recheckSeconds'],
@@ -774,6 +778,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, configPath
     batchSize: settings.batchSize,
     snapshotChunkSize: settings.snapshotChunkSize,
     concurrency: settings.concurrency,
+    pollInterval: settings.pollInterval,
     gaps: { recheckSeconds: settings.gaps.recheckSeconds, alertSeconds: settings.gaps.alertSeconds, timeoutSeconds: settings.gaps.timeoutSeconds },
   };
   return deepFreeze(config);

@@ -8,6 +8,60 @@ import type { PassResult } from './pass';
 import { runPass } from './pass';
 import type { Runtime } from './runtime';
 
+/** Resolves on the first SIGTERM/SIGINT; a second one exits the process at once. */
+function untilSignal(log: Runtime['logger'], onStop: () => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) {
+        log.warn('second signal; exiting now', { signal });
+        process.exit(130);
+      }
+      stopping = true;
+      log.info('stopping after the current pass', { signal });
+      onStop();
+      resolve();
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+/**
+ * `sync --follow`: near-real-time. A new pass starts at once while the last one found a full batch
+ * (more is waiting), otherwise after pollInterval.
+ */
+export async function runFollow(runtime: Runtime, onPass: (result: PassResult) => void): Promise<void> {
+  const log = runtime.logger;
+  let stopping = false;
+  let wake: (() => void) | null = null;
+  const stopped = untilSignal(log, () => {
+    stopping = true;
+    wake?.();
+  });
+  log.info('following changes', { pollIntervalMs: runtime.config.pollInterval, units: runtime.units.length });
+  while (!stopping) {
+    let busy = false;
+    try {
+      const result = await runPass(runtime);
+      onPass(result);
+      busy = result.units.some((u) => u.status === 'ok' && u.fullBatches > 0);
+    } catch (error) {
+      log.error('pass failed', { error: error instanceof Error ? error.message : String(error) });
+    }
+    if (busy || stopping) continue;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, runtime.config.pollInterval);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    wake = null;
+  }
+  await stopped;
+}
+
 export async function runDaemon(runtime: Runtime, onPass: (result: PassResult) => void): Promise<void> {
   const log = runtime.logger;
   let running: Promise<void> | null = null;
@@ -33,18 +87,9 @@ export async function runDaemon(runtime: Runtime, onPass: (result: PassResult) =
   log.info('daemon started', { schedule: runtime.config.schedule, units: runtime.units.length });
   tick();
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      if (stopping) {
-        log.warn('second signal; exiting now', { signal });
-        process.exit(130);
-      }
-      stopping = true;
-      log.info('stopping after the current pass', { signal });
-      void task.stop();
-      void Promise.resolve(running).then(() => resolve());
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+  await untilSignal(log, () => {
+    stopping = true;
+    void task.stop();
   });
+  await running;
 }

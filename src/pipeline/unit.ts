@@ -36,6 +36,8 @@ export interface UnitResult {
   errorCode?: string;
   snapshotRows: number;
   batches: number;
+  /** Batches that came back full: more was waiting when the pass moved on (none when caught up). */
+  fullBatches: number;
   changes: number;
   inserted: number;
   updated: number;
@@ -62,6 +64,7 @@ export function emptyResult(unit: Unit): UnitResult {
     status: 'ok',
     snapshotRows: 0,
     batches: 0,
+    fullBatches: 0,
     changes: 0,
     inserted: 0,
     updated: 0,
@@ -177,6 +180,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
         gaps = nextGaps(gaps, batch.plan, batch.readAt);
         highWater = batch.plan.newHighWater;
         if (batch.freshChanges < config.batchSize) break;
+        result.fullBatches++;
       }
       result.highWater = highWater;
       result.openGaps = gaps.filter((g) => !g.expired).length;

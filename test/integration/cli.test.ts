@@ -112,6 +112,25 @@ describe('daemon', () => {
   });
 });
 
+describe('follow', () => {
+  test('sync --follow applies changes as they come and stops cleanly on SIGTERM', async () => {
+    const config = s.configFile(['items'], 'pollInterval: 50');
+    expect((await runCli(['--config', config, 'triggers', 'install'])).code).toBe(0);
+    const follower = startCli(['--config', config, 'sync', '--follow']);
+    try {
+      for (let round = 0; round < 3; round++) {
+        await s.mysqlExec('a', `INSERT INTO items VALUES (${8000 + round}, 'follow', ${round})`);
+        const seen = await eventually(async () => (await s.pgRows('SELECT 1 FROM items WHERE id = $1', [8000 + round])).length === 1);
+        expect(seen).toBe(true);
+      }
+    } finally {
+      follower.child.kill('SIGTERM');
+    }
+    const stopped = await follower.exited;
+    expect(stopped.code).toBe(0);
+  });
+});
+
 describe('triggers', () => {
   test('print shows the DDL; install, then status is clean (exit 0); a dropped trigger makes status exit 5', async () => {
     const config = s.configFile(['items']);

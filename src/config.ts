@@ -94,6 +94,14 @@ export interface TributaryConfig {
     /** Default 1200; used only when the sync user lacks PROCESS. */
     timeoutSeconds: number;
   };
+  /** Prometheus endpoint (daemon, follow) and textfile (every mode). */
+  metrics: { port?: number; host: string; textfile?: string };
+  /** GET /healthz answers 503 when the lag passes this. Default 300. */
+  health: { maxLagSeconds: number };
+  /** A unit with more pending changes than this raises a metric and a warning. Default 1000000. */
+  alerts: { maxPendingChanges: number };
+  /** Applied changelog rows are kept this long before they are deleted. Default 0. */
+  retention: { seconds: number };
 }
 
 const DEFAULT_CONFIG_FILE = 'config/tributary.yml';
@@ -411,7 +419,9 @@ const cronExpression = z.string().superRefine((expression, ctx) => {
   }
 });
 
-const sourceSchema = strictMapping({ id: sourceId, url: databaseUrl(parseMysqlUrl) }, 'a mapping with id and url');
+const passwordFile = z.string().min(1, { error: 'must not be empty' });
+
+const sourceSchema = strictMapping({ id: sourceId, url: databaseUrl(parseMysqlUrl), passwordFile: passwordFile.optional() }, 'a mapping with id and url (and optional passwordFile)');
 
 const columnList = z
   .array(tableName, { error: (issue) => (issue.code === 'invalid_type' ? `expected a list of column names, got ${describeValue(issue.input)}` : undefined) })
@@ -476,7 +486,7 @@ const gapsSchema = strictMapping(
 
 const configSchema = strictMapping(
   {
-    target: strictMapping({ url: databaseUrl(parsePgUrl), schema: schemaName.default(DEFAULT_SCHEMA) }, 'a mapping with url and schema'),
+    target: strictMapping({ url: databaseUrl(parsePgUrl), schema: schemaName.default(DEFAULT_SCHEMA), passwordFile: passwordFile.optional() }, 'a mapping with url and schema'),
     sources: list(sourceSchema, 'source'),
     tables: list(tableSchema, 'table'),
     schedule: cronExpression.default(DEFAULT_SCHEDULE),
@@ -485,6 +495,13 @@ const configSchema = strictMapping(
     concurrency: integerIn(1, 64).default(4),
     pollInterval: integerIn(10, 3_600_000).default(250),
     gaps: gapsSchema,
+    metrics: strictMapping(
+      { port: integerIn(1, 65535).optional(), host: z.string().min(1).default('127.0.0.1'), textfile: z.string().min(1).optional() },
+      'a mapping with port, host or textfile',
+    ).prefault({}),
+    health: strictMapping({ maxLagSeconds: integerIn(1, MAX_GAP_SECONDS).default(300) }, 'a mapping with maxLagSeconds').prefault({}),
+    alerts: strictMapping({ maxPendingChanges: integerIn(1, 1_000_000_000).default(1_000_000) }, 'a mapping with maxPendingChanges').prefault({}),
+    retention: strictMapping({ seconds: integerIn(0, MAX_GAP_SECONDS).default(0) }, 'a mapping with seconds').prefault({}),
   },
   'a mapping of settings',
 );
@@ -758,8 +775,12 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, configPath
 
   const config: TributaryConfig = {
     configPath: absolutePath,
-    target: { url: settings.target.url, schema: settings.target.schema, endpoint: parsePgUrl(settings.target.url) },
-    sources: settings.sources.map((source) => ({ id: source.id, url: source.url, endpoint: parseMysqlUrl(source.url) })),
+    target: { url: settings.target.url, schema: settings.target.schema, endpoint: withPasswordFile(parsePgUrl(settings.target.url), settings.target.passwordFile, 'target.passwordFile', absolutePath) },
+    sources: settings.sources.map((source, index) => ({
+      id: source.id,
+      url: source.url,
+      endpoint: withPasswordFile(parseMysqlUrl(source.url), source.passwordFile, `sources[${index}].passwordFile`, absolutePath),
+    })),
     tables: settings.tables.map((table) => ({
       name: table.name,
       target: table.target ?? table.name,
@@ -780,8 +801,32 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, configPath
     concurrency: settings.concurrency,
     pollInterval: settings.pollInterval,
     gaps: { recheckSeconds: settings.gaps.recheckSeconds, alertSeconds: settings.gaps.alertSeconds, timeoutSeconds: settings.gaps.timeoutSeconds },
+    metrics: {
+      host: settings.metrics.host,
+      ...(settings.metrics.port !== undefined ? { port: settings.metrics.port } : {}),
+      ...(settings.metrics.textfile !== undefined ? { textfile: nodePath.resolve(nodePath.dirname(absolutePath), settings.metrics.textfile) } : {}),
+    },
+    health: { maxLagSeconds: settings.health.maxLagSeconds },
+    alerts: { maxPendingChanges: settings.alerts.maxPendingChanges },
+    retention: { seconds: settings.retention.seconds },
   };
   return deepFreeze(config);
+}
+
+/**
+ * A password kept in a file (one line; a trailing newline is ignored) replaces the URL's. The file is
+ * read once, here; its content never appears in a message.
+ */
+function withPasswordFile<T extends { password: string | undefined }>(endpoint: T, file: string | undefined, key: string, configPath: string): T {
+  if (file === undefined) return endpoint;
+  let password: string;
+  try {
+    password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(`invalid configuration in ${configPath}:\n${key}: cannot read ${file} (${reason})`);
+  }
+  return { ...endpoint, password };
 }
 
 /** Problems sorted the way their keys appear in the file (keys absent from the file after those present). */

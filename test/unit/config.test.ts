@@ -231,7 +231,7 @@ describe('parseConfig: file-level problems', () => {
 
 describe('parseConfig: keys and types', () => {
   test('unknown key at the top level names it and the allowed keys', () => {
-    expectOnly(withLine('batchsize: 5'), 'batchsize', /unknown key "batchsize"/, /allowed keys: target, sources, tables, schedule, batchSize, snapshotChunkSize, concurrency, gaps/);
+    expectOnly(withLine('batchsize: 5'), 'batchsize', /unknown key "batchsize"/, /allowed keys: target, sources, tables, schedule, batchSize, snapshotChunkSize, concurrency, pollInterval, gaps, metrics, health, alerts, retention/);
   });
 
   test('unknown key in a nested mapping', () => {
@@ -253,7 +253,7 @@ describe('parseConfig: keys and types', () => {
     expectOnly(withLine('schedule: 5'), 'schedule', /expected a string, got a number/);
     expectOnly(withLine('gaps: 5'), 'gaps', /expected a mapping, got a number/);
     expectOnly(withSources('  - { id: 12, url: "mysql://h/db" }'), 'sources[0].id', /expected a string, got a number \(put the value in quotes\)/);
-    expectOnly(withSources('  - eu'), 'sources[0]', /expected a mapping with id and url, got a string/);
+    expectOnly(withSources('  - eu'), 'sources[0]', /expected a mapping with id and url.*, got a string/);
     expectOnly(withTables('  - 5'), 'tables[0]', /expected a table name or a mapping/);
     expectOnly(withTables('  - { name: [a] }'), 'tables[0].name', /expected a string, got a list/);
   });
@@ -582,5 +582,21 @@ describe('per-table settings', () => {
 
   test('priority may only name configured sources', () => {
     expectOnly(withTable('  - name: p\n    keyIncludesSource: false\n    conflict: priority\n    priority: [us, asia]'), 'tables[2].priority', /unknown source id\(s\) "asia"/);
+  });
+});
+
+describe('secrets from files', () => {
+  test('passwordFile replaces the URL password; its content never shows in an error', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tributary-pw-'));
+    try {
+      const file = path.join(dir, 'pw');
+      writeFileSync(file, 's3cret-from-file\n');
+      const config = parse(VALID.replace('    url: mysql://root@127.0.0.1:3306/shop_eu', `    url: mysql://root@127.0.0.1:3306/shop_eu\n    passwordFile: ${file}`));
+      expect(config.sources[0]!.endpoint.password).toBe('s3cret-from-file');
+      const missing = problems(VALID.replace('  url: postgres://root@127.0.0.1:5432/warehouse', `  url: postgres://root@127.0.0.1:5432/warehouse\n  passwordFile: ${path.join(dir, 'nope')}`));
+      expect(missing[0]).toMatch(/^target\.passwordFile: cannot read .*nope \(ENOENT\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -38,7 +38,7 @@ function memo<T>(make: (key: string) => Promise<T>): (key: string) => Promise<T>
   };
 }
 
-export async function runPass(runtime: Runtime, options: { units?: Unit[] } = {}): Promise<PassResult> {
+export async function runPass(runtime: Runtime, options: { units?: Unit[]; dryRun?: boolean } = {}): Promise<PassResult> {
   const startedAt = new Date();
   if (!options.units && (await shapesChanged(runtime))) {
     runtime.logger.info('source table columns changed; preparing target tables again');
@@ -49,10 +49,11 @@ export async function runPass(runtime: Runtime, options: { units?: Unit[] } = {}
   const services = {
     captureState: memo<CaptureState>((sourceId) => readCaptureState(runtime.sources.get(sourceId)!, tableNames)),
     evidence: memo<Evidence>((sourceId) => readEvidence(runtime.sources.get(sourceId)!)),
+    dryRun: options.dryRun === true,
   };
   const limit = pLimit(runtime.config.concurrency);
   const results = await Promise.all(units.map((unit) => limit(() => syncWithRetry(runtime, unit, services))));
-  await recordPass(runtime, results);
+  if (!options.dryRun) await recordPass(runtime, results);
   return {
     startedAt,
     ms: Date.now() - startedAt.getTime(),

@@ -16,6 +16,8 @@ export interface Batch {
   /** Changes above the old watermark (the rest are late arrivals of gaps). */
   freshChanges: number;
   readAt: string | null;
+  /** Age of the oldest change in the batch when it was read. */
+  lagSeconds: number;
   plan: GapPlan;
   /** Distinct keys touched by the batch (old and new keys), in first-seen order. */
   keys: SourceValue[][];
@@ -57,6 +59,7 @@ export async function pollBatch(unit: Unit, options: PollOptions): Promise<Batch
     changes: read.changes,
     freshChanges: read.changes.filter((c) => c.changeId > options.highWater).length,
     readAt: read.readAt,
+    lagSeconds: read.lagSeconds,
     plan,
     keys: [...keys.values()],
   };

@@ -4,7 +4,7 @@
  */
 import { TributaryError } from '../errors';
 import { captureNames, captureProblems, type CaptureState } from '../source/mysql/capture';
-import { pruneBelowWatermark } from '../source/mysql/changes';
+import { estimateRows, pruneBelowWatermark } from '../source/mysql/changes';
 import {
   type Checkpoint,
   loadCheckpoint,
@@ -17,7 +17,7 @@ import {
   tryLockUnit,
   unlockUnit,
 } from '../target/postgres/checkpoint';
-import { connectTarget, inTransaction, type PoolClient } from '../target/postgres/connection';
+import { beginEnclosing, connectTarget, inTransaction, type PoolClient, rollbackEnclosing } from '../target/postgres/connection';
 import { forgetStages } from '../target/postgres/stage';
 import { applyBatch, pruneBatch } from './apply';
 import type { Evidence } from './gaps';
@@ -48,12 +48,18 @@ export interface UnitResult {
   /** Values PostgreSQL could not hold: rows kept out or values set to NULL (tributary.rejects). */
   rejects: number;
   highWater: number;
+  /** Age of the oldest pending change when the pass found it (0 when nothing was pending). */
+  lagSeconds: number;
+  /** Duration of each applied batch. */
+  batchMs: number[];
   ms: number;
 }
 
 export interface PassServices {
   captureState: (sourceId: string) => Promise<CaptureState>;
   evidence: (sourceId: string) => Promise<Evidence>;
+  /** Compute what the pass would do, inside a transaction that is rolled back; prune nothing. */
+  dryRun: boolean;
 }
 
 export function emptyResult(unit: Unit): UnitResult {
@@ -74,6 +80,8 @@ export function emptyResult(unit: Unit): UnitResult {
     lateChanges: 0,
     rejects: 0,
     highWater: 0,
+    lagSeconds: 0,
+    batchMs: [],
     ms: 0,
   };
 }
@@ -117,6 +125,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
       log.info('unit is being applied by another process; skipped');
       return { ...result, status: 'skipped', reason: 'locked by another process', ms: Date.now() - started };
     }
+    if (services.dryRun) await beginEnclosing(client, where);
     try {
       let checkpoint = await loadCheckpoint(client, where, id, unit.target.name);
       if (checkpoint.changelogToken === null) {
@@ -125,11 +134,15 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
         checkpoint = await restart(client, runtime, unit, token, 'the changelog table was recreated (its install token changed)');
       }
       checkpoint = await noticeNewColumns(client, runtime, unit, checkpoint);
+      if (services.dryRun && checkpoint.snapshotState !== 'done') {
+        result.snapshotRows = await estimateRows(unit.source, tableName);
+        return { ...result, reason: `${checkpoint.snapshotMode === 'refresh' ? 'refresh' : 'snapshot'} pending (row count estimated)`, ms: Date.now() - started };
+      }
       if (checkpoint.snapshotState !== 'done') noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint));
 
       let gaps = await loadGaps(client, where, id, config.gaps.recheckSeconds);
       const key = unitKey(unit.source.id, tableName);
-      if (!runtime.cleanedUnits.has(key)) {
+      if (!services.dryRun && !runtime.cleanedUnits.has(key)) {
         const leftovers = await pruneBelowWatermark(unit.source, unit.sourceTable, checkpoint.highWater, gaps.map((g) => g.changeId));
         if (leftovers > 0) log.info('removed applied changelog rows left by an earlier run', { rows: leftovers });
         runtime.cleanedUnits.add(key);
@@ -148,7 +161,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
             evidence: () => services.evidence(unit.source.id),
           });
         } catch (error) {
-          if (!(error instanceof TributaryError) || error.code !== 'CHANGELOG_RESET') throw error;
+          if (!(error instanceof TributaryError) || error.code !== 'CHANGELOG_RESET' || services.dryRun) throw error;
           checkpoint = await restart(client, runtime, unit, token, error.message);
           noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint));
           highWater = 0;
@@ -156,8 +169,9 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
           continue;
         }
         if (isEmptyBatch(batch)) break;
+        if (result.batches === 0) result.lagSeconds = batch.lagSeconds;
         const counts = await applyBatch(unit, client, where, batch);
-        await pruneBatch(unit, batch);
+        if (!services.dryRun) await pruneBatch(unit, batch);
         result.batches++;
         result.changes += batch.changes.length;
         result.inserted += counts.inserted;
@@ -168,6 +182,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
         result.lateChanges += batch.plan.late.length;
         if (batch.plan.late.length > 0) log.warn('changes arrived after their gap had expired; applied', { changeIds: batch.plan.late });
         if (batch.plan.expired.length > 0) log.info('gaps expired: their transactions ended without committing', { changeIds: batch.plan.expired.slice(0, 20), count: batch.plan.expired.length });
+        result.batchMs.push(Date.now() - batchStarted);
         log.info('batch applied', {
           batch: result.batches,
           rows: batch.changes.length,
@@ -189,6 +204,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
       broken = isBrokenConnection(error);
       throw error;
     } finally {
+      if (services.dryRun) await rollbackEnclosing(client);
       if (!broken) await unlockUnit(client, where, id).catch(() => (broken = true));
     }
   } finally {

@@ -25,6 +25,8 @@ export interface ChangeRead {
   readAt: string | null;
   /** Whether the row at the watermark itself (kept as a sentinel) was present. */
   sentinelSeen: boolean;
+  /** How long the oldest change read had been waiting, by MySQL's clock; 0 when none. */
+  lagSeconds: number;
 }
 
 const ER_NO_SUCH_TABLE = 1146;
@@ -76,7 +78,13 @@ export async function readChanges(handle: SourceHandle, table: SourceTable, high
   const names = captureNames(table.name);
   const width = table.key.length;
   const keyCols = Array.from({ length: width }, (_, i) => [oldKeyColumn(i + 1), newKeyColumn(i + 1)]).flat();
-  const select = ['`change_id`', '`op`', ...keyCols.map(quoteMysql), 'NOW(6) AS `tributary_read_at`'].join(', ');
+  const select = [
+    '`change_id`',
+    '`op`',
+    ...keyCols.map(quoteMysql),
+    'NOW(6) AS `tributary_read_at`',
+    'TIMESTAMPDIFF(MICROSECOND, `captured_at`, NOW(6)) AS `tributary_age_us`',
+  ].join(', ');
   let where = '`change_id` >= ?';
   const params: unknown[] = [highWater];
   if (gapIds.length > 0) {
@@ -98,6 +106,7 @@ export async function readChanges(handle: SourceHandle, table: SourceTable, high
   let sentinelSeen = false;
   const changes: ChangeRow[] = [];
   let readAt: string | null = null;
+  let oldestMicros = 0;
   for (const row of rows) {
     readAt ??= row.tributary_read_at as string;
     const changeId = toChangeId(row.change_id);
@@ -105,11 +114,12 @@ export async function readChanges(handle: SourceHandle, table: SourceTable, high
       sentinelSeen = true;
       continue;
     }
+    oldestMicros = Math.max(oldestMicros, Number(row.tributary_age_us));
     const op = row.op as ChangeRow['op'];
     const pick = (column: (i: number) => string): SourceValue[] => Array.from({ length: width }, (_, i) => row[column(i + 1)] as SourceValue);
     changes.push({ changeId, op, oldKey: op === 'I' ? null : pick(oldKeyColumn), newKey: op === 'D' ? null : pick(newKeyColumn) });
   }
-  return { changes, readAt, sentinelSeen };
+  return { changes, readAt, sentinelSeen, lagSeconds: oldestMicros / 1e6 };
 }
 
 // Rows looked up per query: large enough to amortise round trips, small enough for the range optimiser.
@@ -208,4 +218,10 @@ export async function* streamSnapshotChunk(handle: SourceHandle, table: SourceTa
   } finally {
     connection.release();
   }
+}
+
+/** InnoDB's estimate of a table's rows (information_schema; cheap, approximate). */
+export async function estimateRows(handle: SourceHandle, table: string): Promise<number> {
+  const rows = await sourceQuery<RowDataPacket>(handle, `estimating rows of ${table}`, sqlFile('mysql/estimate_rows.sql'), [table]);
+  return Number(rows[0]?.table_rows ?? 0);
 }

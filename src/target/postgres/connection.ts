@@ -56,8 +56,33 @@ export async function targetQuery<T extends QueryResultRow = QueryResultRow>(
   }
 }
 
+// Clients inside an enclosing transaction (a dry run): their transactions become savepoints, and the
+// enclosing one is rolled back at the end, so nothing a dry run does is kept.
+const enclosed = new WeakSet<PoolClient>();
+
+export async function beginEnclosing(client: PoolClient, where: string): Promise<void> {
+  await targetQuery(client, where, 'starting a dry run', 'BEGIN');
+  enclosed.add(client);
+}
+
+export async function rollbackEnclosing(client: PoolClient): Promise<void> {
+  enclosed.delete(client);
+  await client.query('ROLLBACK').catch(() => undefined);
+}
+
 /** Runs fn in a transaction on client; rolls back on any error. */
 export async function inTransaction<T>(client: PoolClient, where: string, doing: string, fn: () => Promise<T>): Promise<T> {
+  if (enclosed.has(client)) {
+    await targetQuery(client, where, doing, 'SAVEPOINT tributary_step');
+    try {
+      const result = await fn();
+      await targetQuery(client, where, doing, 'RELEASE SAVEPOINT tributary_step');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK TO SAVEPOINT tributary_step').catch(() => undefined);
+      throw mapDriverError(error, { side: 'target', where, doing });
+    }
+  }
   await targetQuery(client, where, doing, 'BEGIN');
   try {
     const result = await fn();

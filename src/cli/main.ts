@@ -9,9 +9,15 @@ import { ExitCode, exitCodeFor, redactSecrets, TributaryError } from '../errors'
 import { createLogger, type LogFormat, type Logger } from '../log';
 import { captureStatus, installAll, printCapture, printUninstall, uninstallAll } from '../commands/triggers';
 import { unitStatuses } from '../commands/status';
-import { runDaemon } from '../pipeline/daemon';
+import { type Comparison, hasDifferences, verify, type VerifyResult } from '../commands/verify';
+import { runDaemon, runFollow } from '../pipeline/daemon';
 import { type PassResult, runPass } from '../pipeline/pass';
 import { closeRuntime, openRuntime, prepareRuntime, type Runtime } from '../pipeline/runtime';
+import { existsSync, writeFileSync } from 'node:fs';
+import { grantStatements } from '../commands/grants';
+import { initConfig } from '../commands/init';
+import { startHttp } from '../http';
+import { Metrics } from '../metrics';
 import { ago, table } from './format';
 
 interface GlobalOptions {
@@ -24,6 +30,10 @@ class Exit extends Error {
   constructor(readonly code: number) {
     super(`exit ${code}`);
   }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 function setup(program: Command): { config: TributaryConfig; logger: Logger } {
@@ -59,9 +69,39 @@ function passExitCode(result: PassResult): number {
   return ExitCode.partialFailure;
 }
 
-function printPass(result: PassResult): void {
-  const rows = result.units.map((u) => [u.sourceId, u.table, u.status, u.snapshotRows || null, u.changes, u.inserted, u.updated, u.deleted, u.rejects, u.openGaps, u.ms, u.reason ?? '']);
-  process.stdout.write(table(['source', 'table', 'status', 'snapshot', 'changes', 'inserted', 'updated', 'deleted', 'rejects', 'gaps', 'ms', 'note'], rows) + '\n');
+function printPass(result: PassResult, dryRun: boolean): void {
+  const rows = result.units.map((u) => [u.sourceId, u.table, u.status, u.snapshotRows || null, u.changes, u.inserted, u.updated, u.deleted, u.rejects, u.openGaps, u.lagSeconds.toFixed(2), u.ms, u.reason ?? '']);
+  if (dryRun) process.stdout.write('dry run: nothing was written; these are the changes a pass would apply now\n');
+  process.stdout.write(table(['source', 'table', 'status', dryRun ? 'to snapshot' : 'snapshot', 'changes', 'inserted', 'updated', 'deleted', 'rejects', 'gaps', 'lag s', 'ms', 'note'], rows) + '\n');
+}
+
+/** The machine-readable run report of `sync --once --json`. */
+function passReport(result: PassResult, dryRun: boolean) {
+  return {
+    dryRun,
+    startedAt: result.startedAt.toISOString(),
+    durationMs: result.ms,
+    failed: result.failed,
+    skipped: result.skipped,
+    units: result.units.map((u) => ({
+      source: u.sourceId,
+      table: u.table,
+      target: u.target,
+      status: u.status,
+      ...(u.reason ? { reason: u.reason, errorCode: u.errorCode } : {}),
+      snapshotRows: u.snapshotRows,
+      changes: u.changes,
+      inserted: u.inserted,
+      updated: u.updated,
+      deleted: u.deleted,
+      rejects: u.rejects,
+      batches: u.batches,
+      openGaps: u.openGaps,
+      lagSeconds: u.lagSeconds,
+      appliedThrough: u.highWater,
+      durationMs: u.ms,
+    })),
+  };
 }
 
 export function buildProgram(): Command {
@@ -75,15 +115,47 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
 
+  program
+    .command('init')
+    .description('write a commented configuration from source and target URLs, listing the tables every source has')
+    .requiredOption('--source <id=url>', 'a source, as ID=mysql://user:password@host:port/database (repeatable)', collect, [])
+    .requiredOption('--target <url>', 'postgres://user:password@host:port/database')
+    .option('--tables <names>', 'only these tables, comma-separated')
+    .option('--out <file>', 'write the configuration here instead of stdout (an existing file is not overwritten)')
+    .action(async (opts: { source: string[]; target: string; tables?: string; out?: string }) => {
+      const sources = opts.source.map((pair) => {
+        const at = pair.indexOf('=');
+        if (at <= 0) throw new TributaryError('CONFIG_INVALID', `--source ${redactSecrets(pair)}: expected ID=URL`);
+        return { id: pair.slice(0, at), url: pair.slice(at + 1) };
+      });
+      const global = program.opts<GlobalOptions>();
+      const logger = createLogger({ level: global.logLevel, format: global.logFormat });
+      const result = await initConfig({ sources, target: opts.target, ...(opts.tables ? { tables: opts.tables.split(',').map((t) => t.trim()).filter(Boolean) } : {}) });
+      for (const warning of result.warnings) logger.warn(warning);
+      if (opts.out) {
+        if (existsSync(opts.out)) throw new TributaryError('CONFIG_INVALID', `--out ${opts.out}: the file exists; not overwriting it`);
+        writeFileSync(opts.out, result.yaml);
+        process.stderr.write(`wrote ${opts.out}\n`);
+      } else {
+        process.stdout.write(result.yaml);
+      }
+      throw new Exit(ExitCode.ok);
+    });
+
   const triggers = program.command('triggers').description('install, inspect or remove change capture in the sources');
   triggers
     .command('print')
     .description('print the DDL (changelog tables and triggers) for a DBA to review and run')
     .option('--source <id>', 'only this source')
     .option('--uninstall', 'print the statements that remove capture instead')
-    .action(async (opts: { source?: string; uninstall?: boolean }) =>
+    .option('--grants', 'print the least-privilege GRANT statements for the DBA and the sync user instead')
+    .action(async (opts: { source?: string; uninstall?: boolean; grants?: boolean }) =>
       withRuntime(program, async (runtime) => {
         checkSource(runtime, opts.source);
+        if (opts.grants) {
+          process.stdout.write(grantStatements(runtime.config, opts.source));
+          return ExitCode.ok;
+        }
         const scripts = opts.uninstall ? printUninstall(runtime, opts.source) : await printCapture(runtime, opts.source);
         for (const script of scripts) {
           process.stdout.write(`-- Tributary capture for ${script.where}\n`);
@@ -138,19 +210,58 @@ export function buildProgram(): Command {
 
   program
     .command('sync')
-    .description('apply changes: one pass with --once, otherwise a daemon on the configured schedule')
+    .description('apply changes: one pass with --once, continuously with --follow, otherwise a daemon on the configured schedule')
     .option('--once', 'run one pass and exit (for cron)')
-    .action(async (opts: { once?: boolean }) =>
+    .option('--follow', 'near real time: pass after pass, pausing pollInterval when caught up')
+    .option('--dry-run', 'report per table what a pass would insert, update and delete, and write nothing')
+    .option('--json', 'print the run report as JSON (with --once or --dry-run)')
+    .action(async (opts: { once?: boolean; follow?: boolean; dryRun?: boolean; json?: boolean }) =>
       withRuntime(program, async (runtime) => {
+        if ([opts.once, opts.follow, opts.dryRun].filter(Boolean).length > 1) {
+          throw new TributaryError('CONFIG_INVALID', '--once, --follow and --dry-run exclude each other');
+        }
+        const { config } = runtime;
+        const metrics = new Metrics(config.alerts.maxPendingChanges);
+        const record = async (result: PassResult): Promise<void> => {
+          metrics.observe(result);
+          for (const unit of result.units) {
+            if (unit.changes > config.alerts.maxPendingChanges) {
+              runtime.logger.warn('pending changes exceed alerts.maxPendingChanges', { source: unit.sourceId, table: unit.table, rows: unit.changes });
+            }
+          }
+          if (config.metrics.textfile) {
+            await metrics.writeTextfile(config.metrics.textfile).catch((error: unknown) => runtime.logger.warn('could not write the metrics textfile', { error: String(error) }));
+          }
+        };
         await prepareRuntime(runtime);
-        if (opts.once) {
-          const result = await runPass(runtime);
-          printPass(result);
+        if (opts.once || opts.dryRun) {
+          const result = await runPass(runtime, { dryRun: opts.dryRun === true });
+          if (!opts.dryRun) await record(result);
+          if (opts.json) process.stdout.write(JSON.stringify(passReport(result, opts.dryRun === true), null, 2) + '\n');
+          else printPass(result, opts.dryRun === true);
           return passExitCode(result);
         }
-        await runDaemon(runtime, (result) => {
-          runtime.logger.info('pass finished', { units: result.units.length, failed: result.failed, skipped: result.skipped, ms: result.ms });
-        });
+        const server = config.metrics.port
+          ? await startHttp(metrics, { host: config.metrics.host, port: config.metrics.port, maxLagSeconds: config.health.maxLagSeconds })
+          : null;
+        if (server) runtime.logger.info('serving /metrics and /healthz', { host: config.metrics.host, port: config.metrics.port });
+        try {
+          if (opts.follow) {
+            await runFollow(runtime, (result) => {
+              void record(result);
+              if (result.units.some((u) => u.changes > 0 || u.status !== 'ok')) {
+                runtime.logger.info('pass finished', { units: result.units.length, failed: result.failed, skipped: result.skipped, ms: result.ms });
+              }
+            });
+          } else {
+            await runDaemon(runtime, (result) => {
+              void record(result);
+              runtime.logger.info('pass finished', { units: result.units.length, failed: result.failed, skipped: result.skipped, ms: result.ms });
+            });
+          }
+        } finally {
+          server?.close();
+        }
         return ExitCode.ok;
       }),
     );
@@ -182,7 +293,66 @@ export function buildProgram(): Command {
         return ExitCode.ok;
       }),
     );
+
+  program
+    .command('verify')
+    .description('compare every source table with its rows in PostgreSQL; exits 5 on any difference')
+    .option('--source <id>', 'only this source')
+    .option('--table <name>', 'only this table')
+    .option('--repair', 're-copy the differing keys from the source, then verify again')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { source?: string; table?: string; repair?: boolean; json?: boolean }) =>
+      withRuntime(program, async (runtime) => {
+        checkSource(runtime, opts.source);
+        const results = await verify(runtime, { sourceId: opts.source, table: opts.table, repair: opts.repair });
+        if (opts.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+        else printVerify(results);
+        return verifyExitCode(results);
+      }),
+    );
   return program;
+}
+
+const VERIFY_STATES: Record<VerifyResult['state'], string> = {
+  equal: 'equal',
+  different: 'DIFFERENT',
+  repaired: 'repaired',
+  'not-synced': 'not synced yet',
+  failed: 'FAILED',
+};
+
+function printVerify(results: VerifyResult[]): void {
+  const rows = results.map((r) => {
+    const final = r.comparison;
+    const found = r.repair?.found;
+    // After a repair: what was found -> what is left.
+    const count = (kind: 'missing' | 'extra' | 'different'): string | number | null =>
+      found && final ? `${found[kind]}->${final[kind]}` : final ? final[kind] : null;
+    // Samples of what is left, else of what was repaired.
+    const shown: Comparison | null = final && (hasDifferences(final) || !found) ? final : (found ?? null);
+    const notes = shown
+      ? (['missing', 'extra', 'different'] as const)
+          .filter((kind) => shown.samples[kind].length > 0)
+          .map((kind) => `${kind}: ${shown.samples[kind].join('; ')}${shown[kind] > shown.samples[kind].length ? ' ...' : ''}`)
+      : [];
+    if (final && final.rejected > 0) notes.push(`${final.rejected} rejected row(s) not compared (tributary.rejects)`);
+    const samples = notes.join(' | ');
+    const repaired = r.repair ? `+${r.repair.inserted} ~${r.repair.updated} -${r.repair.deleted}` : null;
+    return [r.sourceId, r.table, VERIFY_STATES[r.state], final?.sourceRows, final?.targetRows, count('missing'), count('extra'), count('different'), repaired, r.reason ?? samples];
+  });
+  process.stdout.write(
+    table(['source', 'table', 'state', 'source rows', 'target rows', 'missing', 'extra', 'different', 'repaired', 'sample keys / error'], rows) + '\n',
+  );
+}
+
+function verifyExitCode(results: VerifyResult[]): number {
+  const failed = results.filter((r) => r.state === 'failed');
+  if (failed.length > 0) {
+    const codes = new Set(failed.map((r) => r.errorCode));
+    if (failed.length === results.length && codes.size === 1) return exitCodeFor(new TributaryError(failed[0]!.errorCode as never, ''));
+    return ExitCode.partialFailure;
+  }
+  return results.some((r) => r.state === 'different') ? ExitCode.drift : ExitCode.ok;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -2,7 +2,10 @@
  * Type fidelity: one column of every MySQL type, filled with edge values, arrives exactly through the
  * snapshot and through changes, and both paths give identical values.
  */
-import { createScratch, installTriggers, type Scratch, syncOnce } from '../helpers/scratch';
+import mysql from 'mysql2/promise';
+import { parseConfig } from '../../src/config';
+import { startPrivateMariaDB } from '../helpers/private-servers';
+import { createScratch, installTriggers, PG, type Scratch, syncOnce } from '../helpers/scratch';
 
 interface Case {
   column: string;
@@ -69,6 +72,47 @@ const MAX_CASES: Case[] = [
   { column: 'g', definition: 'GEOMETRY', value: "ST_GeomFromText('POINT(1 2)')", expected: '00000000' + '0101000000' + '000000000000f03f' + '0000000000000040', render: hex },
 ];
 
+/** Minimum and empty values for the same columns (each case: column, MySQL literal, PostgreSQL text). */
+const MIN_VALUES: Record<string, [string, string | null]> = {
+  ti: ['127', '127'],
+  tiu: ['0', '0'],
+  t1: ['-128', '-128'],
+  si: ['32767', '32767'],
+  siu: ['0', '0'],
+  mi: ['8388607', '8388607'],
+  miu: ['0', '0'],
+  i: ['2147483647', '2147483647'],
+  iu: ['0', '0'],
+  bi: ['9223372036854775807', '9223372036854775807'],
+  biu: ['0', '0'],
+  b1: ["b'0'", 'false'],
+  b12: ["b'0'", '000000000000'],
+  dec: ['0.000000000000000000000000000001', '0.000000000000000000000000000001'],
+  dec0: ['-99999999.99', '-99999999.99'],
+  f: ['-3.40282e38', '-3.40282e+38'],
+  dbl: ['-2.2250738585072014e-308', '-2.2250738585072014e-308'],
+  d: ["'1000-01-01'", '1000-01-01'],
+  d0: ["'2024-02-29'", '2024-02-29'],
+  dt6: ["'1000-01-01 00:00:00.000001'", '1000-01-01 00:00:00.000001'],
+  dt0: ["'1000-01-01 00:00:00'", '1000-01-01 00:00:00'],
+  ts3: ["'1970-01-01 05:00:01.000'", '1970-01-01 00:00:01'],
+  tmn: ["'838:59:59'", '838:59:59'],
+  tmx: ["'-0:00:00.1'", '-00:00:00.1'],
+  y: ['1901', '1901'],
+  c: ["''", ''],
+  vc: ["''", ''],
+  ve: ["'x'", 'x'],
+  tx: ["''", ''],
+  l1: ["''", ''],
+  bn: ["''", '00000000'],
+  vb: ["''", ''],
+  bl: ["''", ''],
+  e: ["'😀'", '😀'],
+  st: ["''", '{}'],
+  js: ["'[]'", '[]'],
+  g: ["ST_GeomFromText('LINESTRING(0 0,1 1)')", null],
+};
+
 let s: Scratch;
 beforeAll(async () => {
   s = await createScratch(['one']);
@@ -79,9 +123,9 @@ afterAll(async () => {
   await s.cleanup();
 });
 
-async function insertRow(id: number): Promise<void> {
+async function insertRow(id: number, minimum = false): Promise<void> {
   const names = MAX_CASES.map((c) => `\`${c.column}\``).join(', ');
-  const values = MAX_CASES.map((c) => c.value).join(', ');
+  const values = MAX_CASES.map((c) => (minimum ? MIN_VALUES[c.column]![0] : c.value)).join(', ');
   await s.mysqlExec('one', `SET time_zone = '+05:00'; INSERT INTO everything (id, ${names}) VALUES (${id}, ${values}); SET time_zone = '+00:00'`);
 }
 
@@ -92,25 +136,63 @@ async function pgRow(id: number): Promise<Record<string, unknown>> {
 
 test('every type round-trips exactly through the snapshot and through changes, identically', async () => {
   await insertRow(1); // copied by the snapshot
+  await insertRow(11, true);
   const config = s.config('everything');
   await installTriggers(config);
   const first = await syncOnce(config);
   expect(first.units[0]!.reason).toBeUndefined();
-  expect(first.units[0]!.snapshotRows).toBe(1);
+  expect(first.units[0]!.snapshotRows).toBe(2);
 
   await insertRow(2); // arrives as a change
+  await insertRow(12, true);
   await s.mysqlExec('one', `INSERT INTO everything (id) VALUES (3)`); // all NULL
   const second = await syncOnce(config);
   expect(second.units[0]!.reason).toBeUndefined();
-  expect(second.units[0]!.changes).toBe(2);
+  expect(second.units[0]!.changes).toBe(3);
 
   const expected = Object.fromEntries(MAX_CASES.map((c) => [c.column, c.expected]));
   expect(await pgRow(1)).toEqual(expected);
   expect(await pgRow(2)).toEqual(expected);
   expect(await pgRow(3)).toEqual(Object.fromEntries(MAX_CASES.map((c) => [c.column, null])));
+  const minimum = await pgRow(11);
+  const geometryHex = (await s.mysqlRows('one', 'SELECT LOWER(HEX(g)) AS g FROM everything WHERE id = 11'))[0]!.g;
+  expect(minimum).toEqual(Object.fromEntries(MAX_CASES.map((c) => [c.column, c.column === 'g' ? geometryHex : MIN_VALUES[c.column]![1]])));
+  expect(await pgRow(12)).toEqual(minimum);
 
   // The two paths store identical values, compared by PostgreSQL itself.
   const row = (alias: string): string => `(${MAX_CASES.map((c) => `${alias}."${c.column}"`).join(', ')})`;
   const same = await s.pgRows(`SELECT ${row('a')} IS NOT DISTINCT FROM ${row('b')} AS same FROM everything a, everything b WHERE a.id = 1 AND b.id = 2`);
   expect(same[0]!.same).toBe(true);
+});
+
+test('a server whose default time zone is not UTC: TIMESTAMP keeps its instant, DATETIME its digits', async () => {
+  const server = await startPrivateMariaDB(['--default-time-zone=+03:00']);
+  try {
+    const admin = await mysql.createConnection({ host: server.host, port: server.port, user: 'root', multipleStatements: true });
+    await admin.query('CREATE DATABASE zoned; USE zoned; CREATE TABLE t (id INT PRIMARY KEY, ts TIMESTAMP(6) NULL, dt DATETIME(6))');
+    // Written in the server's default zone, as an application that never sets time_zone does.
+    await admin.query("INSERT INTO zoned.t VALUES (1, '2024-03-31 02:30:00.5', '2024-03-31 02:30:00.5')");
+    const yaml = [
+      'target:',
+      `  url: postgres://${PG.user}@${PG.host}:${PG.port}/${s.pgDb}`,
+      'sources:',
+      `  - id: zoned`,
+      `    url: mysql://root@127.0.0.1:${server.port}/zoned`,
+      'tables: [t]',
+    ].join('\n');
+    const config = parseConfig(yaml, process.env, '/tmp/zoned.yml');
+    await installTriggers(config);
+    await syncOnce(config);
+    await admin.query("INSERT INTO zoned.t VALUES (2, '2024-10-27 01:00:00', '2024-10-27 01:00:00')");
+    const result = await syncOnce(config);
+    expect(result.failed).toBe(0);
+    await admin.end();
+    const rows = await s.pgRows(`SELECT id, (ts AT TIME ZONE 'UTC')::text AS ts_utc, dt::text AS dt FROM t WHERE _source = 'zoned' ORDER BY id`);
+    expect(rows).toEqual([
+      { id: 1, ts_utc: '2024-03-30 23:30:00.5', dt: '2024-03-31 02:30:00.5' },
+      { id: 2, ts_utc: '2024-10-26 22:00:00', dt: '2024-10-27 01:00:00' },
+    ]);
+  } finally {
+    await server.destroy();
+  }
 });

@@ -1,0 +1,107 @@
+/**
+ * `tributary init`: from source and target URLs to a commented configuration, listing the tables
+ * every source has, and saying which tables cannot be synced as they are and why.
+ */
+import type { RowDataPacket } from 'mysql2/promise';
+import { parseMysqlUrl, parsePgUrl, type SourceConfig } from '../config';
+import { ConfigError } from '../errors';
+import type { SourceTable } from '../model';
+import { closeSource, openSource, sourceQuery } from '../source/mysql/connection';
+import { introspectTables } from '../source/mysql/introspect';
+import { sqlFile } from '../sqlfiles';
+import { pgTypeFor } from '../target/postgres/typemap';
+
+export interface InitOptions {
+  sources: { id: string; url: string }[];
+  target: string;
+  tables?: string[];
+}
+
+export interface InitResult {
+  yaml: string;
+  warnings: string[];
+}
+
+const passwordVariable = (id: string): string => `${id.toUpperCase()}_PASSWORD`;
+
+/** The URL with its password replaced by a ${VAR} reference, so the file holds no secret. */
+function withoutPassword(url: string, variable: string): string {
+  const parsed = new URL(url);
+  if (parsed.password === '') return url;
+  parsed.password = 'PLACEHOLDER';
+  return parsed.toString().replace('PLACEHOLDER', '${' + variable + '}');
+}
+
+function describe(table: SourceTable): string {
+  return table.columns.map((c) => `${c.name} ${pgTypeFor(c)}`).join(', ');
+}
+
+export async function initConfig(options: InitOptions): Promise<InitResult> {
+  if (options.sources.length === 0) throw new ConfigError('init needs at least one --source ID=URL');
+  parsePgUrl(options.target);
+  const warnings: string[] = [];
+  const found = new Map<string, Map<string, SourceTable>>();
+  for (const source of options.sources) {
+    const config: SourceConfig = { id: source.id, url: source.url, endpoint: parseMysqlUrl(source.url) };
+    const handle = openSource(config, 1);
+    try {
+      const names = (await sourceQuery<RowDataPacket>(handle, 'listing tables', sqlFile('mysql/base_tables.sql'))).map((r) => String(r.table_name));
+      const wanted = options.tables ? names.filter((n) => options.tables!.includes(n)) : names;
+      for (const missing of (options.tables ?? []).filter((t) => !names.includes(t))) warnings.push(`table ${missing} does not exist in source ${source.id}`);
+      found.set(source.id, await introspectTables(handle, wanted));
+    } finally {
+      await closeSource(handle);
+    }
+  }
+  const allNames = [...new Set([...found.values()].flatMap((tables) => [...tables.keys()]))].sort();
+  const lines: string[] = [
+    '# Tributary configuration written by `tributary init`. Review it, then:',
+    '#   tributary --config THIS_FILE triggers print     (the DDL, for a DBA to review)',
+    '#   tributary --config THIS_FILE triggers install',
+    '#   tributary --config THIS_FILE sync --once',
+    '# Every key is described in config/example.yml of the Tributary repository.',
+    '',
+    'target:',
+    `  url: ${JSON.stringify(withoutPassword(options.target, 'TARGET_PASSWORD'))}`,
+    '  schema: public',
+    '',
+    'sources:',
+  ];
+  for (const source of options.sources) {
+    lines.push(`  - id: ${source.id}`, `    url: ${JSON.stringify(withoutPassword(source.url, passwordVariable(source.id)))}`);
+  }
+  lines.push('', 'tables:');
+  let listed = 0;
+  for (const name of allNames) {
+    const shapes = options.sources.map((s) => ({ id: s.id, table: found.get(s.id)!.get(name) }));
+    const missingIn = shapes.filter((s) => !s.table).map((s) => s.id);
+    const problems: string[] = [];
+    if (missingIn.length > 0) problems.push(`missing in source(s) ${missingIn.join(', ')}`);
+    const present = shapes.filter((s): s is { id: string; table: SourceTable } => s.table !== undefined);
+    if (present.some((s) => s.table.key.length === 0)) problems.push('no primary key and no unique index on NOT NULL columns: add one, or declare key: [columns]');
+    const definitions = new Set(present.map((s) => describe(s.table)));
+    const keys = new Set(present.map((s) => s.table.key.join(',')));
+    const notes: string[] = [];
+    if (keys.size > 1) problems.push(`keys differ between sources (${present.map((s) => `${s.id}: ${s.table.key.join(', ') || 'none'}`).join('; ')})`);
+    else if (definitions.size > 1) notes.push('columns differ between sources; the target table will hold every column (see README, "Sources whose tables differ")');
+    for (const problem of problems) warnings.push(`table ${name}: ${problem}`);
+    for (const note of notes) warnings.push(`table ${name}: ${note}`);
+    const entry = `  - name: ${JSON.stringify(name)}`;
+    if (problems.length > 0) {
+      lines.push(`  # ${entry.trim()}    # left out: ${problems.join('; ')}`);
+    } else {
+      lines.push(entry);
+      for (const note of notes) lines.push(`    # ${note}`);
+      listed++;
+    }
+  }
+  if (listed === 0) warnings.push('no table can be synced as it is; the tables section lists none');
+  lines.push('', 'schedule: "*/5 * * * * *"', 'batchSize: 10000', '');
+  const passwords = [options.target, ...options.sources.map((s) => s.url)].some((u) => new URL(u).password !== '');
+  if (passwords) {
+    lines.unshift(
+      `# Passwords were taken out of the URLs; set them in the environment: ${['TARGET_PASSWORD', ...options.sources.map((s) => passwordVariable(s.id))].join(', ')}`,
+    );
+  }
+  return { yaml: lines.join('\n'), warnings };
+}

@@ -6,7 +6,7 @@
 import { faultPoint } from '../faults';
 import type { SourceRow, SourceValue } from '../model';
 import { fetchRows, pruneChanges } from '../source/mysql/changes';
-import { advanceCheckpoint, lockCheckpoint, type UnitId, unlockUnit, waitLockUnit } from '../target/postgres/checkpoint';
+import { advanceCheckpoint, loadCheckpoint, lockCheckpoint, type UnitId, unlockUnit, waitLockUnit } from '../target/postgres/checkpoint';
 import { connectTarget, inTransaction, type PoolClient } from '../target/postgres/connection';
 import { type MergeCounts, mergeStage } from '../target/postgres/merge';
 import { copyLines, ensureStage, stageColumns } from '../target/postgres/stage';
@@ -109,6 +109,12 @@ export async function repairKeys(runtime: Runtime, unit: Unit, keys: readonly So
   try {
     await waitLockUnit(client, where, id);
     try {
+      // A repair between a crashed snapshot and its resumption would insert rows the snapshot then
+      // copies again; such a unit is left to the snapshot.
+      const checkpoint = await loadCheckpoint(client, where, id, unit.target.name);
+      if (checkpoint.snapshotState !== 'done') {
+        throw new TributaryError('INTERNAL', `${unit.source.id}.${unit.sourceTable.name} has a snapshot in progress; run sync before repairing it`);
+      }
       const total: AppliedCounts = { inserted: 0, updated: 0, deleted: 0, rejects: [] };
       // Bounded transactions, as for batches.
       for (let start = 0; start < keys.length; start += runtime.config.batchSize) {

@@ -56,18 +56,25 @@ export function openRuntime(config: TributaryConfig, logger: Logger): Runtime {
 export async function introspectSources(runtime: Runtime): Promise<Map<string, Map<string, SourceTable>>> {
   const wanted = runtime.config.tables.map((t) => t.name);
   const bySource = new Map<string, Map<string, SourceTable>>();
-  await Promise.all(
-    [...runtime.sources.values()].map(async (source) => {
+  const sources = [...runtime.sources.values()];
+  const settled = await Promise.allSettled(
+    sources.map(async (source) => {
       const tables = await introspectTables(source, wanted);
       const projected = new Map<string, SourceTable>();
-      for (const tableConfig of runtime.config.tables) {
-        const table = tables.get(tableConfig.name);
-        if (!table) throw new TributaryError('SOURCE_TABLE_MISSING', `table ${tableConfig.name} does not exist in ${source.where}`);
-        projected.set(tableConfig.name, projectTable(table, tableConfig, source.where));
-      }
+      const missing = runtime.config.tables.filter((t) => !tables.has(t.name)).map((t) => `table ${t.name} does not exist in ${source.where}`);
+      if (missing.length > 0) throw new TributaryError('SOURCE_TABLE_MISSING', missing.join('; '));
+      for (const tableConfig of runtime.config.tables) projected.set(tableConfig.name, projectTable(tables.get(tableConfig.name)!, tableConfig, source.where));
       bySource.set(source.id, projected);
     }),
   );
+  // Every source's problems, in configuration order, so the message is the same on every run.
+  const failures = settled.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
+  if (failures.length > 0) {
+    const first = failures[0];
+    const sameKind = failures.every((f) => f instanceof TributaryError && first instanceof TributaryError && f.code === first.code);
+    if (failures.length === 1 || !sameKind) throw first;
+    throw new TributaryError((first as TributaryError).code, failures.map((f) => (f as Error).message).join('; '), { cause: first, transient: (first as TributaryError).transient });
+  }
   return bySource;
 }
 
@@ -98,6 +105,11 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
       const canonical = await canonicalTypes(runtime.target, client, views.flatMap((v) => v.table.columns.map((c) => c.pgType)));
       for (const view of views) for (const column of view.table.columns) column.pgType = canonical.get(column.pgType) ?? column.pgType;
       const merged = mergeShapes(views);
+      // Every source stages into the target's own types, so snapshot and change paths, and all
+      // sources, convert a value the same way (a FLOAT read as text into double precision, say).
+      for (const view of views) {
+        for (const column of view.table.columns) column.pgType = merged.columns.find((c) => c.name === column.name)!.pgType;
+      }
       const changes = await ensureTargetTable(runtime.target, client, merged);
       const fields = { table: tableConfig.name, target: `${config.target.schema}.${tableConfig.target}` };
       if (changes.created) logger.info('created target table', fields);

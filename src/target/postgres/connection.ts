@@ -32,10 +32,16 @@ export function openTarget(endpoint: PgEndpoint, schema: string, max: number): T
   return { where: `target (${endpoint.display})`, schema, pool };
 }
 
+// Pooled clients come back many times; each gets its error listener once.
+const listening = new WeakSet<PoolClient>();
+
 export async function connectTarget(handle: TargetHandle, doing: string): Promise<PoolClient> {
   try {
     const client = await handle.pool.connect();
-    client.on('error', () => undefined);
+    if (!listening.has(client)) {
+      client.on('error', () => undefined);
+      listening.add(client);
+    }
     return client;
   } catch (error) {
     throw mapDriverError(error, { side: 'target', where: handle.where, doing });

@@ -36,6 +36,8 @@ export interface Runtime {
   cleanedUnits: Set<string>;
   /** Digest of each source's configured tables' columns when the units were prepared. */
   fingerprints: Map<string, string>;
+  /** When each unit last pruned its changelog by age (retention). */
+  retentionPrunedAt: Map<string, number>;
 }
 
 export const unitKey = (sourceId: string, table: string): string => JSON.stringify([sourceId, table]);
@@ -46,7 +48,7 @@ export function openRuntime(config: TributaryConfig, logger: Logger): Runtime {
   const perSource = Math.max(2, Math.min(config.concurrency, config.tables.length) + 1);
   for (const source of config.sources) sources.set(source.id, openSource(source, perSource));
   const target = openTarget(config.target.endpoint, config.target.schema, config.concurrency + 2);
-  return { config, logger, sources, target, units: [], cleanedUnits: new Set(), fingerprints: new Map() };
+  return { config, logger, sources, target, units: [], cleanedUnits: new Set(), fingerprints: new Map(), retentionPrunedAt: new Map() };
 }
 
 /**

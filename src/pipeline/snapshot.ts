@@ -9,7 +9,7 @@
 import { faultPoint } from '../faults';
 import { quotePg } from '../ident';
 import type { SourceValue } from '../model';
-import { streamSnapshotChunk } from '../source/mysql/changes';
+import { estimateRows, streamSnapshotChunk } from '../source/mysql/changes';
 import { beginSnapshot, type Checkpoint, finishSnapshot, recordSnapshotProgress } from '../target/postgres/checkpoint';
 import { inTransaction, type PoolClient, targetQuery } from '../target/postgres/connection';
 import { SOURCE_COLUMN } from '../target/postgres/schema';
@@ -55,6 +55,8 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
   let total = 0;
   const allRejects: Reject[] = [];
   const started = Date.now();
+  const estimate = Math.max(await estimateRows(unit.source, unit.sourceTable.name), checkpoint.snapshotState === 'running' ? checkpoint.snapshotRows : 0);
+  const done0 = checkpoint.snapshotState === 'running' ? checkpoint.snapshotRows : 0;
   for (;;) {
     const chunkStarted = Date.now();
     let rows = 0;
@@ -87,7 +89,20 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
     });
     total += rows;
     allRejects.push(...rejects);
-    log.info('snapshot chunk copied', { rows, total, rejects: rejects.length, ms: Date.now() - chunkStarted });
+    const elapsed = (Date.now() - started) / 1000;
+    const rate = elapsed > 0 ? total / elapsed : 0;
+    const done = done0 + total;
+    // InnoDB's row count is an estimate: progress may pass 100% or end below it.
+    log.info('snapshot progress', {
+      rows,
+      done,
+      estimatedTotal: estimate,
+      percent: estimate > 0 ? Math.min(100, Math.round((done / estimate) * 1000) / 10) : null,
+      rowsPerSecond: Math.round(rate),
+      etaSeconds: rate > 0 && estimate > done ? Math.round((estimate - done) / rate) : 0,
+      rejects: rejects.length,
+      ms: Date.now() - chunkStarted,
+    });
     if (rows < chunkSize) break;
     after = last;
   }

@@ -62,6 +62,9 @@ export interface PassServices {
   dryRun: boolean;
 }
 
+// Pruning by age costs a query; once a minute per unit is plenty, and keeps idle passes cheap.
+const RETENTION_PRUNE_EVERY_MS = 60_000;
+
 export function emptyResult(unit: Unit): UnitResult {
   return {
     sourceId: unit.source.id,
@@ -142,10 +145,12 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
 
       let gaps = await loadGaps(client, where, id, config.gaps.recheckSeconds);
       const key = unitKey(unit.source.id, tableName);
+      const retention = config.retention.seconds;
       if (!services.dryRun && !runtime.cleanedUnits.has(key)) {
-        const leftovers = await pruneBelowWatermark(unit.source, unit.sourceTable, checkpoint.highWater, gaps.map((g) => g.changeId));
+        const leftovers = await pruneBelowWatermark(unit.source, unit.sourceTable, checkpoint.highWater, gaps.map((g) => g.changeId), retention);
         if (leftovers > 0) log.info('removed applied changelog rows left by an earlier run', { rows: leftovers });
         runtime.cleanedUnits.add(key);
+        runtime.retentionPrunedAt.set(key, Date.now());
       }
 
       let highWater = checkpoint.highWater;
@@ -171,7 +176,8 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
         if (isEmptyBatch(batch)) break;
         if (result.batches === 0) result.lagSeconds = batch.lagSeconds;
         const counts = await applyBatch(unit, client, where, batch);
-        if (!services.dryRun) await pruneBatch(unit, batch);
+        // With retention, applied rows are pruned by age below instead of right away.
+        if (!services.dryRun && retention === 0) await pruneBatch(unit, batch);
         result.batches++;
         result.changes += batch.changes.length;
         result.inserted += counts.inserted;
@@ -199,6 +205,11 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
       }
       result.highWater = highWater;
       result.openGaps = gaps.filter((g) => !g.expired).length;
+      if (!services.dryRun && retention > 0 && Date.now() - (runtime.retentionPrunedAt.get(key) ?? 0) >= RETENTION_PRUNE_EVERY_MS) {
+        const pruned = await pruneBelowWatermark(unit.source, unit.sourceTable, highWater, gaps.map((g) => g.changeId), retention);
+        runtime.retentionPrunedAt.set(key, Date.now());
+        if (pruned > 0) log.info('pruned applied changelog rows past retention', { rows: pruned });
+      }
       warnOldGaps(runtime, unit, gaps);
     } catch (error) {
       broken = isBrokenConnection(error);

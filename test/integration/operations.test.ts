@@ -87,3 +87,24 @@ test('follow mode serves /metrics and /healthz; health turns 503 when a unit fai
   }
   expect((await follower.exited).code).toBe(0);
 });
+
+test('retention keeps applied changelog rows for a while, then prunes them; nothing is applied twice', async () => {
+  const config = s.configFile(['items'], 'retention: { seconds: 2 }');
+  expect((await runCli(['--config', config, 'triggers', 'install'])).code).toBe(0);
+  expect((await runCli(['--config', config, 'sync', '--once'])).code).toBe(0);
+  await s.mysqlExec('a', "INSERT INTO items VALUES (30, 'x'), (31, 'y'); UPDATE items SET name = 'z' WHERE id = 30");
+  const first = JSON.parse((await runCli(['--config', config, 'sync', '--once', '--json'])).stdout);
+  expect(first.units[0]).toMatchObject({ changes: 3 });
+  const kept = async () => Number((await s.mysqlRows('a', 'SELECT COUNT(*) AS n FROM tributary_log_items'))[0]!.n);
+  expect(await kept()).toBe(3);
+  const again = JSON.parse((await runCli(['--config', config, 'sync', '--once', '--json'])).stdout);
+  expect(again.units[0]).toMatchObject({ changes: 0 });
+  await new Promise((r) => setTimeout(r, 2500));
+  expect((await runCli(['--config', config, 'sync', '--once'])).code).toBe(0);
+  // Only the row at the watermark stays: it proves the changelog was not emptied behind Tributary's back.
+  expect(await kept()).toBe(1);
+  expect(await s.pgRows('SELECT id, name FROM items WHERE id >= 30 ORDER BY id')).toEqual([
+    { id: 30, name: 'z' },
+    { id: 31, name: 'y' },
+  ]);
+});

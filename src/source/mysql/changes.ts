@@ -158,17 +158,25 @@ export async function pruneChanges(handle: SourceHandle, table: SourceTable, ids
  * watermark. Finds them with a non-locking read and deletes them by id, except the gaps still watched
  * (their rows, should they appear, are not applied yet).
  */
-export async function pruneBelowWatermark(handle: SourceHandle, table: SourceTable, highWater: number, keepIds: readonly number[]): Promise<number> {
+export async function pruneBelowWatermark(
+  handle: SourceHandle,
+  table: SourceTable,
+  highWater: number,
+  keepIds: readonly number[],
+  olderThanSeconds = 0,
+): Promise<number> {
   const names = captureNames(table.name);
   const keep = new Set(keepIds);
   let total = 0;
   let after = 0;
+  // With retention, applied rows younger than it stay; a bounded chunk per statement either way.
+  const age = olderThanSeconds > 0 ? ' AND `captured_at` < NOW(6) - INTERVAL ? SECOND' : '';
   for (;;) {
     const rows = await sourceQuery<RowDataPacket>(
       handle,
       `finding applied changes of ${table.name}`,
-      `SELECT \`change_id\` FROM ${quoteMysql(names.changelog)} WHERE \`change_id\` > ? AND \`change_id\` < ? ORDER BY \`change_id\` LIMIT 10000`,
-      [after, highWater],
+      `SELECT \`change_id\` FROM ${quoteMysql(names.changelog)} WHERE \`change_id\` > ? AND \`change_id\` < ?${age} ORDER BY \`change_id\` LIMIT 10000`,
+      olderThanSeconds > 0 ? [after, highWater, olderThanSeconds] : [after, highWater],
     );
     if (rows.length === 0) return total;
     const ids = rows.map((r) => toChangeId(r.change_id));

@@ -7,11 +7,24 @@
  * and values taken from the environment are never echoed.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import * as nodePath from 'node:path';
 import { validate as isValidCron } from 'node-cron';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, TributaryError, redactSecrets } from './errors';
+
+/**
+ * TLS for a connection. require: encrypted, certificate not checked; verify-ca: the server's
+ * certificate must chain to ca; verify-full: and name the host connected to. Files are read once.
+ */
+export interface TlsSettings {
+  mode: 'require' | 'verify-ca' | 'verify-full';
+  /** PEM contents. */
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
 
 export interface MysqlEndpoint {
   host: string;
@@ -22,6 +35,7 @@ export interface MysqlEndpoint {
   /** "host:port/database", never a password */
   display: string;
   params: Record<string, string>;
+  tls?: TlsSettings;
 }
 
 export interface PgEndpoint {
@@ -33,6 +47,7 @@ export interface PgEndpoint {
   /** "host:port/database", never a password */
   display: string;
   params: Record<string, string>;
+  tls?: TlsSettings;
 }
 
 export interface SourceConfig {
@@ -421,7 +436,23 @@ const cronExpression = z.string().superRefine((expression, ctx) => {
 
 const passwordFile = z.string().min(1, { error: 'must not be empty' });
 
-const sourceSchema = strictMapping({ id: sourceId, url: databaseUrl(parseMysqlUrl), passwordFile: passwordFile.optional() }, 'a mapping with id and url (and optional passwordFile)');
+const sslSchema = strictMapping(
+  {
+    mode: z.enum(['require', 'verify-ca', 'verify-full'], { error: 'must be require, verify-ca or verify-full' }).default('verify-full'),
+    ca: z.string().min(1).optional(),
+    cert: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+  },
+  'a mapping with mode, ca, cert, key',
+).superRefine((ssl, ctx) => {
+  if (ssl.mode !== 'require' && !ssl.ca) ctx.addIssue({ code: 'custom', path: ['ca'], message: `missing: mode ${ssl.mode} checks the server's certificate against this CA file` });
+  if (Boolean(ssl.cert) !== Boolean(ssl.key)) ctx.addIssue({ code: 'custom', message: 'a client certificate needs both cert and key' });
+});
+
+const sourceSchema = strictMapping(
+  { id: sourceId, url: databaseUrl(parseMysqlUrl), passwordFile: passwordFile.optional(), ssl: sslSchema.optional() },
+  'a mapping with id and url (and optional passwordFile, ssl)',
+);
 
 const columnList = z
   .array(tableName, { error: (issue) => (issue.code === 'invalid_type' ? `expected a list of column names, got ${describeValue(issue.input)}` : undefined) })
@@ -486,7 +517,10 @@ const gapsSchema = strictMapping(
 
 const configSchema = strictMapping(
   {
-    target: strictMapping({ url: databaseUrl(parsePgUrl), schema: schemaName.default(DEFAULT_SCHEMA), passwordFile: passwordFile.optional() }, 'a mapping with url and schema'),
+    target: strictMapping(
+      { url: databaseUrl(parsePgUrl), schema: schemaName.default(DEFAULT_SCHEMA), passwordFile: passwordFile.optional(), ssl: sslSchema.optional() },
+      'a mapping with url and schema',
+    ),
     sources: list(sourceSchema, 'source'),
     tables: list(tableSchema, 'table'),
     schedule: cronExpression.default(DEFAULT_SCHEDULE),
@@ -769,17 +803,35 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, configPath
     }
   }
   problems.push(...crossChecks(data, isUnresolved));
+  if (parsed.success) {
+    parsed.data.sources.forEach((source, index) => {
+      // mysql2 checks an IP address host against the name "localhost", not against the certificate's
+      // IP entries, so verify-full cannot be honoured for an IP: say so rather than check the wrong name.
+      if (source.ssl?.mode === 'verify-full' && isIP(parseMysqlUrl(source.url).host) !== 0) {
+        problems.push({ path: ['sources', index, 'ssl', 'mode'], message: 'verify-full needs a host name in the source URL, not an IP address; use the name the certificate carries, or mode verify-ca' });
+      }
+    });
+  }
 
   if (!parsed.success || problems.length > 0) return fail(inDocumentOrder(problems, data), data.tables);
   const settings = parsed.data;
 
   const config: TributaryConfig = {
     configPath: absolutePath,
-    target: { url: settings.target.url, schema: settings.target.schema, endpoint: withPasswordFile(parsePgUrl(settings.target.url), settings.target.passwordFile, 'target.passwordFile', absolutePath) },
+    target: {
+      url: settings.target.url,
+      schema: settings.target.schema,
+      endpoint: withTls(withPasswordFile(parsePgUrl(settings.target.url), settings.target.passwordFile, 'target.passwordFile', absolutePath), settings.target.ssl, 'target.ssl', absolutePath),
+    },
     sources: settings.sources.map((source, index) => ({
       id: source.id,
       url: source.url,
-      endpoint: withPasswordFile(parseMysqlUrl(source.url), source.passwordFile, `sources[${index}].passwordFile`, absolutePath),
+      endpoint: withTls(
+        withPasswordFile(parseMysqlUrl(source.url), source.passwordFile, `sources[${index}].passwordFile`, absolutePath),
+        source.ssl,
+        `sources[${index}].ssl`,
+        absolutePath,
+      ),
     })),
     tables: settings.tables.map((table) => ({
       name: table.name,
@@ -813,20 +865,31 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, configPath
   return deepFreeze(config);
 }
 
+function readSecretFile(file: string, key: string, configPath: string): string {
+  try {
+    return readFileSync(nodePath.resolve(nodePath.dirname(configPath), file), 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(`invalid configuration in ${configPath}:\n${key}: cannot read ${file} (${reason})`);
+  }
+}
+
+function withTls<T extends { tls?: TlsSettings }>(endpoint: T, ssl: { mode: TlsSettings['mode']; ca?: string; cert?: string; key?: string } | undefined, key: string, configPath: string): T {
+  if (!ssl) return endpoint;
+  const tls: TlsSettings = { mode: ssl.mode };
+  if (ssl.ca) tls.ca = readSecretFile(ssl.ca, `${key}.ca`, configPath);
+  if (ssl.cert) tls.cert = readSecretFile(ssl.cert, `${key}.cert`, configPath);
+  if (ssl.key) tls.key = readSecretFile(ssl.key, `${key}.key`, configPath);
+  return { ...endpoint, tls };
+}
+
 /**
  * A password kept in a file (one line; a trailing newline is ignored) replaces the URL's. The file is
  * read once, here; its content never appears in a message.
  */
 function withPasswordFile<T extends { password: string | undefined }>(endpoint: T, file: string | undefined, key: string, configPath: string): T {
   if (file === undefined) return endpoint;
-  let password: string;
-  try {
-    password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new ConfigError(`invalid configuration in ${configPath}:\n${key}: cannot read ${file} (${reason})`);
-  }
-  return { ...endpoint, password };
+  return { ...endpoint, password: readSecretFile(file, key, configPath).replace(/\r?\n$/, '') };
 }
 
 /** Problems sorted the way their keys appear in the file (keys absent from the file after those present). */

@@ -126,6 +126,27 @@ function driverDetail(error: unknown): string {
   return code && !message.includes(code) ? `${message} (${code})` : message;
 }
 
+// TLS failures: the server is reachable but the secure connection cannot be made. Not transient:
+// trying again fails the same way until a certificate or setting changes.
+const TLS_CODES = new Set([
+  'HANDSHAKE_SSL_ERROR',
+  'HANDSHAKE_NO_SSL_SUPPORT',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
+
+function isTlsFailure(error: unknown): boolean {
+  const e = (error ?? {}) as DriverErrorShape;
+  if (typeof e.code === 'string' && TLS_CODES.has(e.code)) return true;
+  return typeof e.message === 'string' && /does not support SSL|SSL connection is required|no pg_hba\.conf entry .* no encryption/i.test(e.message);
+}
+
 /** The one place where driver errors become TributaryErrors. */
 export function mapDriverError(error: unknown, site: ErrorSite): TributaryError {
   if (error instanceof TributaryError) return error;
@@ -134,6 +155,10 @@ export function mapDriverError(error: unknown, site: ErrorSite): TributaryError 
   if (isConnectionFailure(error)) {
     const code: ErrorCode = site.side === 'source' ? 'SOURCE_UNREACHABLE' : 'TARGET_UNREACHABLE';
     return new TributaryError(code, `cannot reach ${site.where}${doing}: ${detail}`, { cause: error, transient: true });
+  }
+  if (isTlsFailure(error)) {
+    const code: ErrorCode = site.side === 'source' ? 'SOURCE_UNREACHABLE' : 'TARGET_UNREACHABLE';
+    return new TributaryError(code, `cannot connect securely to ${site.where}${doing}: ${detail}`, { cause: error });
   }
   const e = (error ?? {}) as DriverErrorShape;
   if (site.side === 'source' && (e.errno === 1045 || e.errno === 1044 || e.errno === 1049)) {
@@ -150,5 +175,6 @@ export function mapDriverError(error: unknown, site: ErrorSite): TributaryError 
 export function redactSecrets(text: string): string {
   return text
     .replace(/([a-z][a-z0-9+.-]*:\/\/)([^:@/\s]*):(\S*)@/gi, '$1$2:***@')
-    .replace(/(password\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1***');
+    // MySQL's "(using password: YES)" says whether one was sent, not what it was.
+    .replace(/(password\s*[=:]\s*)(?!(?:YES|NO)\))("[^"]*"|'[^']*'|\S+)/gi, '$1***');
 }

@@ -61,6 +61,16 @@ export function openSource(source: SourceConfig, connectionLimit: number): Sourc
     multipleStatements: false,
     connectTimeout: 10_000,
     enableKeepAlive: true,
+    ...(e.tls
+      ? {
+          ssl: {
+            ...(e.tls.ca ? { ca: e.tls.ca } : {}),
+            ...(e.tls.cert ? { cert: e.tls.cert, key: e.tls.key } : {}),
+            rejectUnauthorized: e.tls.mode !== 'require',
+            verifyIdentity: e.tls.mode === 'verify-full',
+          },
+        }
+      : {}),
   });
   // Every connection reads TIMESTAMP values in UTC, so they map to timestamptz without shifting.
   // READ COMMITTED: Tributary's reads need no repeatable snapshot, and its deletes then take no gap

@@ -25,6 +25,17 @@ export function openTarget(endpoint: PgEndpoint, schema: string, max: number): T
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
     keepAlive: true,
+    ...(endpoint.tls
+      ? {
+          ssl: {
+            ...(endpoint.tls.ca ? { ca: endpoint.tls.ca } : {}),
+            ...(endpoint.tls.cert ? { cert: endpoint.tls.cert, key: endpoint.tls.key } : {}),
+            rejectUnauthorized: endpoint.tls.mode !== 'require',
+            // verify-ca: the chain must be trusted, the name need not match.
+            ...(endpoint.tls.mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
+          },
+        }
+      : {}),
   });
   // An idle client that loses its server (restart, network cut) emits here; without a listener the
   // process would crash. The next checkout simply gets a fresh connection.

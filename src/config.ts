@@ -26,7 +26,8 @@ export interface TlsSettings {
   key?: string;
 }
 
-export interface MysqlEndpoint {
+/** Where and how to connect to a database server, from its URL (and passwordFile, ssl). */
+export interface DatabaseEndpoint {
   host: string;
   port: number;
   user: string;
@@ -38,17 +39,8 @@ export interface MysqlEndpoint {
   tls?: TlsSettings;
 }
 
-export interface PgEndpoint {
-  host: string;
-  port: number;
-  user: string;
-  password: string | undefined;
-  database: string;
-  /** "host:port/database", never a password */
-  display: string;
-  params: Record<string, string>;
-  tls?: TlsSettings;
-}
+export type MysqlEndpoint = DatabaseEndpoint;
+export type PgEndpoint = DatabaseEndpoint;
 
 export interface SourceConfig {
   id: string;
@@ -187,7 +179,7 @@ export function parsePgUrl(url: string): PgEndpoint {
 
 const ENCODE_HINT = 'percent-encode special characters (@ : / ? # % and spaces) in the user name and password';
 
-function parseDatabaseUrl(url: string, kind: UrlKind): MysqlEndpoint & PgEndpoint {
+function parseDatabaseUrl(url: string, kind: UrlKind): DatabaseEndpoint {
   const bad = (problem: string): ConfigError => new ConfigError(`invalid ${kind.label} URL ${JSON.stringify(redactUrl(url))}: ${problem}`);
   const schemeList = kind.schemes.map((s) => `${s}://`).join(' or ');
 

@@ -7,6 +7,7 @@ import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { SourceConfig } from '../../config';
 import { mapDriverError } from '../../errors';
+import { tlsBase } from '../../tls';
 
 export type { Pool, PoolConnection };
 
@@ -63,12 +64,7 @@ export function openSource(source: SourceConfig, connectionLimit: number): Sourc
     enableKeepAlive: true,
     ...(e.tls
       ? {
-          ssl: {
-            ...(e.tls.ca ? { ca: e.tls.ca } : {}),
-            ...(e.tls.cert ? { cert: e.tls.cert, key: e.tls.key } : {}),
-            rejectUnauthorized: e.tls.mode !== 'require',
-            verifyIdentity: e.tls.mode === 'verify-full',
-          },
+          ssl: { ...tlsBase(e.tls), verifyIdentity: e.tls.mode === 'verify-full' },
         }
       : {}),
   });

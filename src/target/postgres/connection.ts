@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
 import type { PgEndpoint } from '../../config';
 import { mapDriverError } from '../../errors';
+import { tlsBase } from '../../tls';
 
 export type { PoolClient };
 
@@ -28,9 +29,7 @@ export function openTarget(endpoint: PgEndpoint, schema: string, max: number): T
     ...(endpoint.tls
       ? {
           ssl: {
-            ...(endpoint.tls.ca ? { ca: endpoint.tls.ca } : {}),
-            ...(endpoint.tls.cert ? { cert: endpoint.tls.cert, key: endpoint.tls.key } : {}),
-            rejectUnauthorized: endpoint.tls.mode !== 'require',
+            ...tlsBase(endpoint.tls),
             // verify-ca: the chain must be trusted, the name need not match.
             ...(endpoint.tls.mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
           },

@@ -7,6 +7,7 @@ import { captureNames, captureProblems, type CaptureState } from '../source/mysq
 import { estimateRows, pruneBelowWatermark } from '../source/mysql/changes';
 import {
   type Checkpoint,
+  clearPrunePending,
   loadCheckpoint,
   loadGaps,
   requestRefresh,
@@ -146,11 +147,12 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
       let gaps = await loadGaps(client, where, id, config.gaps.recheckSeconds);
       const key = unitKey(unit.source.id, tableName);
       const retention = config.retention.seconds;
-      if (!services.dryRun && !runtime.cleanedUnits.has(key)) {
+      if (!services.dryRun && checkpoint.prunePending && !runtime.cleanedUnits.has(key)) {
         const leftovers = await pruneBelowWatermark(unit.source, unit.sourceTable, checkpoint.highWater, gaps.map((g) => g.changeId), retention);
         if (leftovers > 0) log.info('removed applied changelog rows left by an earlier run', { rows: leftovers });
         runtime.cleanedUnits.add(key);
         runtime.retentionPrunedAt.set(key, Date.now());
+        if (retention === 0) await clearPrunePending(client, where, id, checkpoint.highWater);
       }
 
       let highWater = checkpoint.highWater;
@@ -205,6 +207,8 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
       }
       result.highWater = highWater;
       result.openGaps = gaps.filter((g) => !g.expired).length;
+      // Every batch of this pass was pruned right after its commit: nothing is left to look for.
+      if (!services.dryRun && retention === 0 && result.batches > 0) await clearPrunePending(client, where, id, highWater);
       if (!services.dryRun && retention > 0 && Date.now() - (runtime.retentionPrunedAt.get(key) ?? 0) >= RETENTION_PRUNE_EVERY_MS) {
         const pruned = await pruneBelowWatermark(unit.source, unit.sourceTable, highWater, gaps.map((g) => g.changeId), retention);
         runtime.retentionPrunedAt.set(key, Date.now());

@@ -20,6 +20,8 @@ export interface Checkpoint {
   snapshotMode: 'replace' | 'refresh';
   /** Target columns the unit synced last; null before the first pass. */
   syncedColumns: string[] | null;
+  /** Applied changelog rows may still wait in the source (the process died before pruning them). */
+  prunePending: boolean;
   /** Key of the last row a running snapshot copied. */
   snapshotAfter: SourceValue[] | null;
   snapshotRows: number;
@@ -76,6 +78,7 @@ export async function loadCheckpoint(client: PoolClient, where: string, unit: Un
     snapshotState: row.snapshot_state,
     snapshotMode: row.snapshot_mode,
     syncedColumns: row.synced_columns,
+    prunePending: row.prune_pending,
     snapshotAfter: row.snapshot_after === null ? null : decodeKey(row.snapshot_after),
     snapshotRows: Number(row.snapshot_rows),
   };
@@ -151,4 +154,9 @@ export async function requestRefresh(client: PoolClient, where: string, unit: Un
 
 export async function setSyncedColumns(client: PoolClient, where: string, unit: UnitId, columns: readonly string[]): Promise<void> {
   await targetQuery(client, where, 'recording synced columns', sqlFile('state/set_synced_columns.sql'), [unit.sourceId, unit.table, JSON.stringify(columns)]);
+}
+
+/** The changelog rows up to highWater are pruned; skipped if the watermark has moved on since. */
+export async function clearPrunePending(client: PoolClient, where: string, unit: UnitId, highWater: number): Promise<void> {
+  await targetQuery(client, where, 'recording the prune', sqlFile('state/clear_prune_pending.sql'), [unit.sourceId, unit.table, highWater]);
 }

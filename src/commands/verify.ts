@@ -243,12 +243,16 @@ async function compareUnit(runtime: Runtime, unit: Unit, chunkSize: number, repa
       const candidates = await inTransaction(client, where, doing, async () => {
         await targetQuery(client, where, doing, sqlFile('state/verify_key_lookups.sql'));
         async function* lines(): AsyncGenerator<string> {
-          for await (const row of streamSnapshotChunk(unit.source, unit.sourceTable, from, chunkSize)) {
-            const ord = chunkKeys.length;
-            chunkKeys.push(rowKey(table, row));
-            const line = rowLine(unit, ord, row);
-            if (line.skipped) tally.comparison.rejected++;
-            if (line.text !== null) yield line.text;
+          for await (const batch of streamSnapshotChunk(unit.source, unit.sourceTable, from, chunkSize)) {
+            let text = '';
+            for (const row of batch) {
+              const ord = chunkKeys.length;
+              chunkKeys.push(rowKey(table, row));
+              const line = rowLine(unit, ord, row);
+              if (line.skipped) tally.comparison.rejected++;
+              if (line.text !== null) text += line.text;
+            }
+            yield text;
           }
         }
         await copyLines(client, where, quotePg(names.rows), rowsCopyColumns(table, names), lines());

@@ -65,13 +65,17 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
     const rejects: Reject[] = [];
     await inTransaction(client, target.where, `copying snapshot of ${table.name}`, async () => {
       async function* lines(): AsyncGenerator<string> {
-        for await (const row of streamSnapshotChunk(unit.source, unit.sourceTable, from, chunkSize)) {
-          rows++;
-          last = rowKey(table, row);
-          const encoded = encodeRow(sourceId, table, row, unit.tableConfig.onBadValue);
-          rejects.push(...encoded.rejects);
-          if (encoded.fields === null) continue;
-          yield viaStage ? stageLine('U', sourceId, table, last, encoded.fields) : sourceId + '\t' + encoded.fields.join('\t') + '\n';
+        for await (const batch of streamSnapshotChunk(unit.source, unit.sourceTable, from, chunkSize)) {
+          let text = '';
+          for (const row of batch) {
+            rows++;
+            last = rowKey(table, row);
+            const encoded = encodeRow(sourceId, table, row, unit.tableConfig.onBadValue);
+            if (encoded.rejects.length > 0) rejects.push(...encoded.rejects);
+            if (encoded.fields === null) continue;
+            text += viaStage ? stageLine('U', sourceId, table, last, encoded.fields) : sourceId + '\t' + encoded.fields.join('\t') + '\n';
+          }
+          yield text;
         }
       }
       if (viaStage) {

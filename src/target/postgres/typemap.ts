@@ -20,8 +20,21 @@ export function pgTypeFor(column: SourceColumn): string {
 
 /** One field of COPY text format (delimiter tab, NULL `\N`), already escaped. */
 export function encodeCopyValue(column: SourceColumn, value: SourceValue): EncodeResult {
-  if (value === null) return { ok: true, text: '\\N' };
-  return mappingFor(column).encode(column, value);
+  if (value === null) return NULL_FIELD;
+  return cachedMapping(column).encode(column, value);
+}
+
+const NULL_FIELD: EncodeResult = { ok: true, text: '\\N' };
+
+// Encoding runs for every value of every row: the mapping of a column is worked out once.
+const mappings = new WeakMap<SourceColumn, Mapping>();
+function cachedMapping(column: SourceColumn): Mapping {
+  let mapping = mappings.get(column);
+  if (!mapping) {
+    mapping = mappingFor(column);
+    mappings.set(column, mapping);
+  }
+  return mapping;
 }
 
 // [signed, unsigned]: unsigned widens one size because its upper half does not fit the same size.
@@ -50,7 +63,7 @@ function mappingFor(column: SourceColumn): Mapping {
     return { type: 'bytea', encode: encodeBytea };
   }
   const integer = INTEGER_TYPES[dataType];
-  if (integer) return { type: integer[isUnsigned(column) ? 1 : 0], encode: encodePlain };
+  if (integer) return { type: integer[isUnsigned(column) ? 1 : 0], encode: encodeNumber };
   if (TEXT_TYPES.has(dataType)) {
     if (dataType !== 'char' && dataType !== 'varchar') return { type: 'text', encode: encodeText };
     // MySQL allows char(0)/varchar(0) (only '' fits); PostgreSQL's varchar needs a length of at least 1.
@@ -65,14 +78,14 @@ function mappingFor(column: SourceColumn): Mapping {
     case 'decimal':
     case 'numeric': {
       const [p, s] = typeArgs(column);
-      return { type: `numeric(${column.numericPrecision ?? p ?? 10},${column.numericScale ?? s ?? 0})`, encode: encodePlain };
+      return { type: `numeric(${column.numericPrecision ?? p ?? 10},${column.numericScale ?? s ?? 0})`, encode: encodeNumber };
     }
     case 'float':
-      return { type: 'real', encode: encodePlain };
+      return { type: 'real', encode: encodeNumber };
     case 'double':
-      return { type: 'double precision', encode: encodePlain };
+      return { type: 'double precision', encode: encodeNumber };
     case 'year':
-      return { type: 'smallint', encode: encodePlain };
+      return { type: 'smallint', encode: encodeNumber };
     case 'date':
       return { type: 'date', encode: encodeDate('') };
     case 'datetime':
@@ -82,7 +95,7 @@ function mappingFor(column: SourceColumn): Mapping {
       return { type: `timestamptz(${fractionDigits(column)})`, encode: encodeDate('+00') };
     case 'time':
       // MySQL TIME spans -838:59:59..838:59:59; PostgreSQL time is a time of day (0..24h).
-      return { type: 'interval', encode: encodePlain };
+      return { type: 'interval', encode: encodeNumber };
     case 'enum':
       return { type: 'text', encode: encodeText };
     case 'set':
@@ -108,8 +121,10 @@ function fractionDigits(column: SourceColumn): number {
 }
 
 /** COPY text format: backslash first, then the characters that would end a field or a row. */
+const NEEDS_ESCAPE = /[\\\t\n\r]/;
 export function escapeCopy(text: string): string {
-  return text.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]);
+  // Most values need no escaping: a test is cheaper than a replace that allocates.
+  return NEEDS_ESCAPE.test(text) ? text.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : text;
 }
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
@@ -131,7 +146,8 @@ function asBuffer(column: SourceColumn, value: string | Buffer): Buffer {
   throw new Error(`column ${JSON.stringify(column.name)} (${column.columnType}): expected binary data from MySQL, got text`);
 }
 
-const encodePlain: Encoder = (column, value) => ok(escapeCopy(asString(column, value)));
+// Numbers, years and times as MySQL prints them hold no character COPY would need escaped.
+const encodeNumber: Encoder = (column, value) => ok(asString(column, value));
 
 // PostgreSQL text types cannot store NUL at all.
 const encodeText: Encoder = (column, value) => {
@@ -194,6 +210,7 @@ function encodeDate(zoneSuffix: string): Encoder {
     if (month > 12 || day > DAYS_IN_MONTH[month - 1] || (month === 2 && day === 29 && !leap)) {
       return fail(column, `invalid calendar date '${text}' has no PostgreSQL value`);
     }
-    return ok(escapeCopy(text + zoneSuffix));
+    // Dates print as digits, '-', ':', '.' and a space: nothing to escape.
+    return ok(zoneSuffix ? text + zoneSuffix : text);
   };
 }

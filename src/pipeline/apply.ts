@@ -36,6 +36,8 @@ export async function stageAndMerge(unit: Unit, client: PoolClient, where: strin
     const present = new Set<string>();
     for await (const rows of fetchRows(unit.source, unit.sourceTable, keys)) {
       const inChunk = new Set<string>();
+      // One string per fetched chunk: a yield per row would cost an await per row.
+      let text = '';
       for (const row of rows as SourceRow[]) {
         const key = keyString(rowKey(table, row));
         if (inChunk.has(key)) {
@@ -46,18 +48,21 @@ export async function stageAndMerge(unit: Unit, client: PoolClient, where: strin
         if (present.has(key)) continue;
         present.add(key);
         const encoded = encodeRow(sourceId, table, row, unit.tableConfig.onBadValue);
-        rejects.push(...encoded.rejects);
+        if (encoded.rejects.length > 0) rejects.push(...encoded.rejects);
         if (encoded.fields === null) continue;
         staged.push(key);
-        yield stageLine('U', sourceId, table, rowKey(table, row), encoded.fields);
+        text += stageLine('U', sourceId, table, rowKey(table, row), encoded.fields);
       }
+      yield text;
     }
+    let deletes = '';
     for (const key of keys) {
       const text = keyString(key);
       if (present.has(text)) continue;
       staged.push(text);
-      yield stageLine('D', sourceId, table, key, encodeKeyOnly(sourceId, table, key));
+      deletes += stageLine('D', sourceId, table, key, encodeKeyOnly(sourceId, table, key));
     }
+    yield deletes;
   }
   await copyLines(client, where, stage, stageColumns(table), lines());
   faultPoint('after-copy');

@@ -9,7 +9,7 @@ import { readEvidence } from '../source/mysql/changes';
 import { targetQuery } from '../target/postgres/connection';
 import { sqlFile } from '../sqlfiles';
 import type { Evidence } from './gaps';
-import { prepareRuntime, type Runtime, shapesChanged, type Unit } from './runtime';
+import { closeIdleSources, prepareRuntime, type Runtime, type Unit } from './runtime';
 import { emptyResult, syncUnit, type UnitResult } from './unit';
 
 export interface PassResult {
@@ -40,19 +40,17 @@ function memo<T>(make: (key: string) => Promise<T>): (key: string) => Promise<T>
 
 export async function runPass(runtime: Runtime, options: { units?: Unit[]; dryRun?: boolean } = {}): Promise<PassResult> {
   const startedAt = new Date();
-  if (!options.units && (await shapesChanged(runtime))) {
-    runtime.logger.info('source table columns changed; preparing target tables again');
+  let results = await runUnits(runtime, options.units ?? runtime.units, options.dryRun === true);
+  // A source whose columns changed since the units were prepared: prepare again (evolving the target
+  // tables) and run its units once more, now with their new shape.
+  const changed = results.filter((r) => r.errorCode === 'SOURCE_SHAPE_CHANGED');
+  if (changed.length > 0 && !options.units) {
+    runtime.logger.info('source table columns changed; preparing target tables again', { sources: [...new Set(changed.map((r) => r.sourceId))] });
     await prepareRuntime(runtime);
+    const again = runtime.units.filter((u) => changed.some((r) => r.sourceId === u.source.id && r.table === u.sourceTable.name));
+    const rerun = await runUnits(runtime, again, options.dryRun === true);
+    results = results.map((r) => rerun.find((x) => x.sourceId === r.sourceId && x.table === r.table) ?? r);
   }
-  const units = options.units ?? runtime.units;
-  const tableNames = [...new Set(units.map((u) => u.sourceTable.name))];
-  const services = {
-    captureState: memo<CaptureState>((sourceId) => readCaptureState(runtime.sources.get(sourceId)!, tableNames)),
-    evidence: memo<Evidence>((sourceId) => readEvidence(runtime.sources.get(sourceId)!)),
-    dryRun: options.dryRun === true,
-  };
-  const limit = pLimit(runtime.config.concurrency);
-  const results = await Promise.all(units.map((unit) => limit(() => syncWithRetry(runtime, unit, services))));
   if (!options.dryRun) await recordPass(runtime, results);
   return {
     startedAt,
@@ -61,6 +59,35 @@ export async function runPass(runtime: Runtime, options: { units?: Unit[]; dryRu
     failed: results.filter((r) => r.status === 'failed').length,
     skipped: results.filter((r) => r.status === 'skipped').length,
   };
+}
+
+async function runUnits(runtime: Runtime, units: readonly Unit[], dryRun: boolean): Promise<UnitResult[]> {
+  const tableNames = runtime.config.tables.map((t) => t.name);
+  const services = {
+    captureState: memo<CaptureState>((sourceId) => readCaptureState(runtime.sources.get(sourceId)!, tableNames)),
+    evidence: memo<Evidence>((sourceId) => readEvidence(runtime.sources.get(sourceId)!)),
+    dryRun,
+  };
+  // Source by source, so that only a few sources' connections are open at any time.
+  const order = new Map([...runtime.sources.keys()].map((id, index) => [id, index]));
+  const sorted = [...units].sort((a, b) => order.get(a.source.id)! - order.get(b.source.id)!);
+  const limit = pLimit(runtime.config.concurrency);
+  const results = await Promise.all(
+    sorted.map((unit) =>
+      limit(async () => {
+        unit.source.active++;
+        try {
+          return await syncWithRetry(runtime, unit, services);
+        } finally {
+          unit.source.active--;
+          await closeIdleSources(runtime);
+        }
+      }),
+    ),
+  );
+  // Results in configuration order, whatever order the units ran in.
+  const byUnit = new Map(sorted.map((unit, index) => [unit, results[index]!]));
+  return units.map((unit) => byUnit.get(unit)!);
 }
 
 async function syncWithRetry(runtime: Runtime, unit: Unit, services: Parameters<typeof syncUnit>[2]): Promise<UnitResult> {
@@ -77,7 +104,9 @@ async function syncWithRetry(runtime: Runtime, unit: Unit, services: Parameters<
         await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt]));
         continue;
       }
-      log.error('unit failed', { error: message, code: error instanceof TributaryError ? error.code : 'INTERNAL' });
+      const code = error instanceof TributaryError ? error.code : 'INTERNAL';
+      if (code === 'SOURCE_SHAPE_CHANGED') log.info(message);
+      else log.error('unit failed', { error: message, code });
       return {
         ...result,
         status: 'failed',

@@ -8,13 +8,10 @@ import type { Logger } from '../log';
 import type { SourceTable } from '../model';
 import { closeSource, openSource, type SourceHandle } from '../source/mysql/connection';
 import { introspectTables } from '../source/mysql/introspect';
-import { captureNames } from '../source/mysql/capture';
-import { closeTarget, connectTarget, openTarget, type TargetHandle } from '../target/postgres/connection';
+import { captureNames, readCaptureState } from '../source/mysql/capture';
+import { closeTarget, connectTarget, inTransaction, openTarget, type TargetHandle, targetQuery } from '../target/postgres/connection';
 import { migrate } from '../target/postgres/migrate';
 import { projectTable } from './projection';
-import type { RowDataPacket } from 'mysql2/promise';
-import { sqlFile } from '../sqlfiles';
-import { sourceQuery } from '../source/mysql/connection';
 import { canonicalTypes, ensureTargetTable, mergeShapes, type TargetTable, targetTableFor } from '../target/postgres/schema';
 
 export interface Unit {
@@ -99,58 +96,64 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
   const units: Unit[] = [];
   const client = await connectTarget(runtime.target, 'preparing target tables');
   try {
-    for (const tableConfig of config.tables) {
-      const views = config.sources.map((source) => {
-        const sourceTable = shapes.get(source.id)!.get(tableConfig.name)!;
-        return { sourceId: source.id, sourceTable, table: targetTableFor(config.target.schema, tableConfig.target, sourceTable, tableConfig) };
-      });
-      const canonical = await canonicalTypes(runtime.target, client, views.flatMap((v) => v.table.columns.map((c) => c.pgType)));
-      for (const view of views) for (const column of view.table.columns) column.pgType = canonical.get(column.pgType) ?? column.pgType;
-      const merged = mergeShapes(views);
-      // Every source stages into the target's own types, so snapshot and change paths, and all
-      // sources, convert a value the same way (a FLOAT read as text into double precision, say).
-      for (const view of views) {
-        for (const column of view.table.columns) column.pgType = merged.columns.find((c) => c.name === column.name)!.pgType;
+    // Processes starting together would race on CREATE TABLE IF NOT EXISTS (PostgreSQL then fails on
+    // its catalog's unique index): target tables are prepared under one lock, in one transaction.
+    await inTransaction(client, runtime.target.where, 'preparing target tables', async () => {
+      await targetQuery(client, runtime.target.where, 'locking target preparation', "SELECT pg_advisory_xact_lock(hashtextextended('tributary:prepare', 0))");
+      for (const tableConfig of config.tables) {
+        const views = config.sources.map((source) => {
+          const sourceTable = shapes.get(source.id)!.get(tableConfig.name)!;
+          return { sourceId: source.id, sourceTable, table: targetTableFor(config.target.schema, tableConfig.target, sourceTable, tableConfig) };
+        });
+        const canonical = await canonicalTypes(runtime.target, client, views.flatMap((v) => v.table.columns.map((c) => c.pgType)));
+        for (const view of views) for (const column of view.table.columns) column.pgType = canonical.get(column.pgType) ?? column.pgType;
+        const merged = mergeShapes(views);
+        // Every source stages into the target's own types, so snapshot and change paths, and all
+        // sources, convert a value the same way (a FLOAT read as text into double precision, say).
+        for (const view of views) {
+          for (const column of view.table.columns) column.pgType = merged.columns.find((c) => c.name === column.name)!.pgType;
+        }
+        const changes = await ensureTargetTable(runtime.target, client, merged);
+        const fields = { table: tableConfig.name, target: `${config.target.schema}.${tableConfig.target}` };
+        if (changes.created) logger.info('created target table', fields);
+        if (changes.addedColumns.length) logger.info('added target columns', { ...fields, columns: changes.addedColumns });
+        if (changes.widenedColumns.length) logger.info('widened target columns', { ...fields, columns: changes.widenedColumns });
+        if (changes.orphanColumns.length) {
+          logger.warn('target columns no source has any more are kept but no longer updated', { ...fields, columns: changes.orphanColumns });
+        }
+        for (const view of views) {
+          const changelogTable = changelogs.get(view.sourceId)!.get(captureNames(tableConfig.name).changelog);
+          units.push({ source: runtime.sources.get(view.sourceId)!, tableConfig, sourceTable: view.sourceTable, target: view.table, ...(changelogTable ? { changelogTable } : {}) });
+        }
       }
-      const changes = await ensureTargetTable(runtime.target, client, merged);
-      const fields = { table: tableConfig.name, target: `${config.target.schema}.${tableConfig.target}` };
-      if (changes.created) logger.info('created target table', fields);
-      if (changes.addedColumns.length) logger.info('added target columns', { ...fields, columns: changes.addedColumns });
-      if (changes.widenedColumns.length) logger.info('widened target columns', { ...fields, columns: changes.widenedColumns });
-      if (changes.orphanColumns.length) {
-        logger.warn('target columns no source has any more are kept but no longer updated', { ...fields, columns: changes.orphanColumns });
-      }
-      for (const view of views) {
-        const changelogTable = changelogs.get(view.sourceId)!.get(captureNames(tableConfig.name).changelog);
-        units.push({ source: runtime.sources.get(view.sourceId)!, tableConfig, sourceTable: view.sourceTable, target: view.table, ...(changelogTable ? { changelogTable } : {}) });
-      }
-    }
+    });
   } finally {
     client.release();
   }
   runtime.units = units;
   runtime.fingerprints = fingerprints;
+  await closeIdleSources(runtime);
   return units;
 }
 
-// Changelog tables are included: `triggers install` widening their key columns must be noticed too.
+/** Each source's column digest (tables and changelogs), to notice an ALTER TABLE on later passes. */
 async function readFingerprints(runtime: Runtime): Promise<Map<string, string>> {
-  const names = runtime.config.tables.flatMap((t) => [t.name, captureNames(t.name).changelog]);
+  const names = runtime.config.tables.map((t) => t.name);
   const result = new Map<string, string>();
-  await Promise.all(
-    [...runtime.sources.values()].map(async (source) => {
-      const rows = await sourceQuery<RowDataPacket>(source, 'reading table shapes', sqlFile('mysql/columns_fingerprint.sql'), [names]);
-      const digest = rows.map((r) => `${r.table_name}:${r.digest}`).sort().join(',');
-      result.set(source.id, digest);
-    }),
-  );
+  for (const source of runtime.sources.values()) result.set(source.id, (await readCaptureState(source, names)).shape);
   return result;
 }
 
-/** True when a source table's columns changed since prepareRuntime: one cheap query per source. */
-export async function shapesChanged(runtime: Runtime): Promise<boolean> {
-  const current = await readFingerprints(runtime);
-  return [...current].some(([id, digest]) => runtime.fingerprints.get(id) !== digest);
+// A pool per source would mean a connection per shard; idle pools beyond this many are closed.
+export const openSourcesAllowed = (runtime: Runtime): number => Math.max(2, runtime.config.concurrency * 2);
+
+/** Closes the least recently used idle source pools while more are open than allowed. */
+export async function closeIdleSources(runtime: Runtime): Promise<void> {
+  const open = [...runtime.sources.values()].filter((s) => s.isOpen);
+  const excess = open.length - openSourcesAllowed(runtime);
+  if (excess <= 0) return;
+  const idle = open.filter((s) => s.active === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+  await Promise.all(idle.slice(0, excess).map((s) => s.close()));
 }
 
 export async function closeRuntime(runtime: Runtime): Promise<void> {

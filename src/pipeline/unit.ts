@@ -99,6 +99,9 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
   const log = runtime.logger.child({ source: unit.source.id, table: tableName });
 
   const state = await services.captureState(unit.source.id);
+  if (runtime.fingerprints.has(unit.source.id) && state.shape !== runtime.fingerprints.get(unit.source.id)) {
+    throw new TributaryError('SOURCE_SHAPE_CHANGED', `columns of tables in ${unit.source.where} changed since the pass was prepared`);
+  }
   const problems = captureProblems(unit.sourceTable, tableName, state, unit.changelogTable);
   if (problems.length > 0) {
     const code = problems[0]!.kind === 'table-missing' ? 'SOURCE_TABLE_MISSING' : 'TRIGGER_DRIFT';

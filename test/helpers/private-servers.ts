@@ -5,7 +5,7 @@
  * data folder. A process exit hook kills what a crashed test run left behind.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,8 @@ export interface PrivateServer {
   stop(): Promise<void>;
   /** Stop, stay down for downMs, start again. */
   restart(downMs?: number): Promise<void>;
+  /** Crash (MariaDB: SIGKILL; PostgreSQL: immediate shutdown, which is crash recovery on start), stay down for downMs, start again. */
+  crash(downMs?: number): Promise<void>;
   /** Stops the server and deletes its data folder. Safe to call twice. */
   destroy(): Promise<void>;
   /** The server's own log, for failure messages. */
@@ -82,8 +84,12 @@ export async function startPrivateMariaDB(extraArgs: string[] = []): Promise<Pri
   const port = await freePort();
   const logPath = join(dir, 'server.log');
   const data = join(dir, 'data');
+  // Its own tmpdir: at start-up mariadbd deletes every #sql* file in its tmpdir, which in /tmp would
+  // include the shared server's temporary tables in use at that moment.
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
   // --no-defaults: the machine's my.cnf names another user and log folder.
-  await run('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, '--user=root', '--auth-root-authentication-method=normal']);
+  await run('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, '--user=root', '--auth-root-authentication-method=normal', `--tmpdir=${tmp}`]);
   let child: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();
   let destroyed = false;
@@ -100,6 +106,7 @@ export async function startPrivateMariaDB(extraArgs: string[] = []): Promise<Pri
         '--bind-address=127.0.0.1',
         `--socket=${join(dir, 'sock')}`,
         `--pid-file=${join(dir, 'pid')}`,
+        `--tmpdir=${tmp}`,
         '--innodb-buffer-pool-size=64M',
         '--local-infile=1',
         ...extraArgs,
@@ -142,6 +149,14 @@ export async function startPrivateMariaDB(extraArgs: string[] = []): Promise<Pri
     stop,
     restart: async (downMs = 0) => {
       await stop();
+      if (downMs > 0) await sleep(downMs);
+      await start();
+    },
+    crash: async (downMs = 0) => {
+      if (child && child.exitCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
       if (downMs > 0) await sleep(downMs);
       await start();
     },
@@ -208,6 +223,12 @@ export async function startPrivatePostgres(): Promise<PrivateServer> {
     stop,
     restart: async (downMs = 0) => {
       await stop();
+      if (downMs > 0) await sleep(downMs);
+      await start();
+    },
+    crash: async (downMs = 0) => {
+      if (running) await pgCtl(['-w', '-m', 'immediate', 'stop']);
+      running = false;
       if (downMs > 0) await sleep(downMs);
       await start();
     },

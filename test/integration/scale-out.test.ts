@@ -54,8 +54,9 @@ test('three followers, one killed mid-run: no unit stalls and the target equals 
     for (const worker of workers.slice(1)) worker.child.kill('SIGTERM');
   }
   const outputs = await Promise.all(workers.map((w) => w.exited));
-  expect(outputs[1]!.code).toBe(0);
-  expect(outputs[2]!.code).toBe(0);
+  for (const output of outputs.slice(1)) {
+    if (output.code !== 0) throw new Error(`follower exited ${output.code}:\n${output.stderr.slice(-3000)}`);
+  }
   const logs = outputs.map((o) => o.stderr).join('\n');
   // The lease held: no process ever found the watermark moved under it.
   expect(logs).not.toContain('CHECKPOINT_CONFLICT');

@@ -56,7 +56,7 @@ function installedState(t: SourceTable, tweak: (trigger: InstalledTrigger) => In
     const trigger = tweak({ name: names.triggers[event], event, timing: 'AFTER', table: t.name, body: triggerBody(t, event) });
     if (trigger) triggers.set(trigger.name, trigger);
   }
-  return { triggers, changelogs: new Map([[names.changelog, { token: '0123456789abcdef' }]]), tables: new Set([t.name]) };
+  return { triggers, changelogs: new Map([[names.changelog, { token: '0123456789abcdef' }]]), tables: new Set([t.name]), shape: '' };
 }
 
 /** The changelog table as introspection would describe it after changelogDdl. */

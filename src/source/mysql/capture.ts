@@ -142,25 +142,32 @@ export interface CaptureState {
   changelogs: Map<string, { token: string | null }>;
   /** Source tables present, by name. */
   tables: Set<string>;
+  /** Digest of the columns of the tables and their changelogs: changes with any ALTER TABLE. */
+  shape: string;
 }
 
-/** Reads what is installed for the given source tables: two queries, whatever the number of tables. */
+/** Reads what is installed for the given source tables, in one query whatever their number. */
 export async function readCaptureState(handle: SourceHandle, tableNames: readonly string[]): Promise<CaptureState> {
-  const triggerRows = await sourceQuery<RowDataPacket>(handle, 'reading installed triggers', sqlFile('mysql/triggers.sql'));
-  const triggers = new Map<string, InstalledTrigger>();
-  for (const row of triggerRows) {
-    triggers.set(row.trigger_name, { name: row.trigger_name, event: row.event, timing: row.timing, table: row.table_name, body: row.body });
-  }
   const changelogNames = tableNames.map((t) => captureNames(t).changelog);
-  const tableRows = await sourceQuery<RowDataPacket>(handle, 'reading tables', sqlFile('mysql/tables.sql'), [[...tableNames, ...changelogNames]]);
+  const names = [...tableNames, ...changelogNames];
+  const rows = await sourceQuery<RowDataPacket>(handle, 'checking capture', sqlFile('mysql/pass_check.sql'), [names, names]);
+  const triggers = new Map<string, InstalledTrigger>();
   const changelogs = new Map<string, { token: string | null }>();
   const tables = new Set<string>();
   const changelogSet = new Set(changelogNames);
-  for (const row of tableRows) {
-    if (changelogSet.has(row.table_name)) changelogs.set(row.table_name, { token: tokenFromComment(row.table_comment) });
-    if (tableNames.includes(row.table_name)) tables.add(row.table_name);
+  const digests: string[] = [];
+  for (const row of rows) {
+    const name = String(row.name);
+    if (row.kind === 'trigger') {
+      triggers.set(name, { name, event: row.a, timing: row.b, table: row.c, body: row.d });
+    } else if (row.kind === 'table') {
+      if (changelogSet.has(name)) changelogs.set(name, { token: tokenFromComment(row.a) });
+      if (tableNames.includes(name)) tables.add(name);
+    } else {
+      digests.push(`${name}:${row.a}`);
+    }
   }
-  return { triggers, changelogs, tables };
+  return { triggers, changelogs, tables, shape: digests.sort().join(',') };
 }
 
 export interface CaptureProblem {

@@ -11,14 +11,6 @@ import { tlsBase } from '../../tls';
 
 export type { Pool, PoolConnection };
 
-export interface SourceHandle {
-  id: string;
-  /** "source eu (127.0.0.1:3306/shop_eu)", safe to log. */
-  where: string;
-  database: string;
-  pool: Pool;
-}
-
 interface CastField {
   type: string;
   name: string;
@@ -40,7 +32,48 @@ export function exactTypeCast(binaryColumns: ReadonlySet<string> = new Set()) {
   };
 }
 
-export function openSource(source: SourceConfig, connectionLimit: number): SourceHandle {
+/**
+ * One source server. Its connection pool is opened on first use and can be closed while idle, so a
+ * process syncing many shards keeps connections to only a few of them at a time.
+ */
+export class SourceHandle {
+  readonly id: string;
+  /** "source eu (127.0.0.1:3306/shop_eu)", safe to log. */
+  readonly where: string;
+  readonly database: string;
+  /** Units of this source running now; the pool is only closed at zero. */
+  active = 0;
+  lastUsed = 0;
+  private current: Pool | null = null;
+
+  constructor(
+    private readonly source: SourceConfig,
+    private readonly connectionLimit: number,
+  ) {
+    this.id = source.id;
+    this.where = `source ${source.id} (${source.endpoint.display})`;
+    this.database = source.endpoint.database;
+  }
+
+  get pool(): Pool {
+    this.lastUsed = Date.now();
+    this.current ??= createSourcePool(this.source, this.connectionLimit);
+    return this.current;
+  }
+
+  get isOpen(): boolean {
+    return this.current !== null;
+  }
+
+  /** Closes the pool's connections; the next use opens a new pool. */
+  async close(): Promise<void> {
+    const pool = this.current;
+    this.current = null;
+    await pool?.end().catch(() => undefined);
+  }
+}
+
+function createSourcePool(source: SourceConfig, connectionLimit: number): Pool {
   const e = source.endpoint;
   const pool = mysql.createPool({
     host: e.host,
@@ -62,11 +95,7 @@ export function openSource(source: SourceConfig, connectionLimit: number): Sourc
     multipleStatements: false,
     connectTimeout: 10_000,
     enableKeepAlive: true,
-    ...(e.tls
-      ? {
-          ssl: { ...tlsBase(e.tls), verifyIdentity: e.tls.mode === 'verify-full' },
-        }
-      : {}),
+    ...(e.tls ? { ssl: { ...tlsBase(e.tls), verifyIdentity: e.tls.mode === 'verify-full' } } : {}),
   });
   // Every connection reads TIMESTAMP values in UTC, so they map to timestamptz without shifting.
   // READ COMMITTED: Tributary's reads need no repeatable snapshot, and its deletes then take no gap
@@ -78,7 +107,11 @@ export function openSource(source: SourceConfig, connectionLimit: number): Sourc
     // Shape digests concatenate every column of a table; the 1 KiB default would cut them short.
     raw.query('SET SESSION group_concat_max_len = 1048576');
   });
-  return { id: source.id, where: `source ${source.id} (${e.display})`, database: e.database, pool };
+  return pool;
+}
+
+export function openSource(source: SourceConfig, connectionLimit: number): SourceHandle {
+  return new SourceHandle(source, connectionLimit);
 }
 
 export async function sourceQuery<T extends RowDataPacket>(
@@ -107,5 +140,5 @@ export async function sourceExecute(handle: SourceHandle, doing: string, sql: st
 }
 
 export async function closeSource(handle: SourceHandle): Promise<void> {
-  await handle.pool.end().catch(() => undefined);
+  await handle.close();
 }

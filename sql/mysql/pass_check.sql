@@ -1,0 +1,19 @@
+-- Once per source per pass, in one round trip: Tributary's triggers, which configured tables and
+-- changelogs exist (with the changelog's install token in its comment), and a digest of each
+-- table's columns (an ALTER TABLE changes it).
+SELECT 'trigger' AS kind, TRIGGER_NAME AS name, EVENT_MANIPULATION AS a, ACTION_TIMING AS b,
+       EVENT_OBJECT_TABLE AS c, ACTION_STATEMENT AS d
+FROM information_schema.TRIGGERS
+WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE 'tributary\_%'
+UNION ALL
+SELECT 'table', TABLE_NAME, TABLE_COMMENT, NULL, NULL, NULL
+FROM information_schema.TABLES
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?) AND TABLE_TYPE = 'BASE TABLE'
+UNION ALL
+SELECT 'shape', TABLE_NAME,
+       MD5(GROUP_CONCAT(CONCAT_WS(' ', COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, IFNULL(COLLATION_NAME, ''))
+                        ORDER BY ORDINAL_POSITION SEPARATOR '\n')),
+       NULL, NULL, NULL
+FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?)
+GROUP BY TABLE_NAME;

@@ -68,8 +68,9 @@ export function decodeKey(json: unknown): SourceValue[] {
 }
 
 export async function loadCheckpoint(client: PoolClient, where: string, unit: UnitId, targetTable: string): Promise<Checkpoint> {
-  await targetQuery(client, where, 'creating checkpoint', sqlFile('state/ensure_checkpoint.sql'), [unit.sourceId, unit.table, targetTable]);
-  const result = await targetQuery(client, where, 'reading checkpoint', sqlFile('state/read_checkpoint.sql'), [unit.sourceId, unit.table]);
+  const read = () => targetQuery(client, where, 'reading checkpoint', sqlFile('state/read_checkpoint.sql'), [unit.sourceId, unit.table, targetTable]);
+  let result = await read();
+  if (result.rows.length === 0) result = await read();
   const row = result.rows[0];
   if (!row) throw new TributaryError('INTERNAL', `checkpoint for ${unit.sourceId}.${unit.table} vanished`);
   return {
@@ -95,7 +96,6 @@ export async function resetCheckpoint(client: PoolClient, where: string, unit: U
 }
 
 export async function loadGaps(client: PoolClient, where: string, unit: UnitId, recheckSeconds: number): Promise<StoredGap[]> {
-  await targetQuery(client, where, 'dropping old gaps', sqlFile('state/drop_old_gaps.sql'), [unit.sourceId, unit.table, recheckSeconds]);
   const result = await targetQuery(client, where, 'reading gaps', sqlFile('state/read_gaps.sql'), [unit.sourceId, unit.table, recheckSeconds]);
   return result.rows.map((row) => ({
     changeId: Number(row.change_id),

@@ -64,7 +64,11 @@ export async function runPass(runtime: Runtime, options: { units?: Unit[]; dryRu
 async function runUnits(runtime: Runtime, units: readonly Unit[], dryRun: boolean): Promise<UnitResult[]> {
   const tableNames = runtime.config.tables.map((t) => t.name);
   const services = {
-    captureState: memo<CaptureState>((sourceId) => readCaptureState(runtime.sources.get(sourceId)!, tableNames)),
+    captureState: memo<CaptureState>(async (sourceId) => {
+      const prepared = runtime.preparedStates.get(sourceId);
+      runtime.preparedStates.delete(sourceId);
+      return prepared ?? readCaptureState(runtime.sources.get(sourceId)!, tableNames);
+    }),
     evidence: memo<Evidence>((sourceId) => readEvidence(runtime.sources.get(sourceId)!)),
     dryRun,
   };

@@ -8,7 +8,7 @@ import type { Logger } from '../log';
 import type { SourceTable } from '../model';
 import { closeSource, openSource, type SourceHandle } from '../source/mysql/connection';
 import { introspectTables } from '../source/mysql/introspect';
-import { captureNames, readCaptureState } from '../source/mysql/capture';
+import { captureNames, type CaptureState, readCaptureState } from '../source/mysql/capture';
 import { closeTarget, connectTarget, inTransaction, openTarget, type TargetHandle, targetQuery } from '../target/postgres/connection';
 import { migrate } from '../target/postgres/migrate';
 import { projectTable } from './projection';
@@ -35,6 +35,8 @@ export interface Runtime {
   fingerprints: Map<string, string>;
   /** When each unit last pruned its changelog by age (retention). */
   retentionPrunedAt: Map<string, number>;
+  /** Capture state read while preparing, handed to the next pass once. */
+  preparedStates: Map<string, CaptureState>;
 }
 
 export const unitKey = (sourceId: string, table: string): string => JSON.stringify([sourceId, table]);
@@ -45,7 +47,7 @@ export function openRuntime(config: TributaryConfig, logger: Logger): Runtime {
   const perSource = Math.max(2, Math.min(config.concurrency, config.tables.length) + 1);
   for (const source of config.sources) sources.set(source.id, openSource(source, perSource));
   const target = openTarget(config.target.endpoint, config.target.schema, config.concurrency + 2);
-  return { config, logger, sources, target, units: [], cleanedUnits: new Set(), fingerprints: new Map(), retentionPrunedAt: new Map() };
+  return { config, logger, sources, target, units: [], cleanedUnits: new Set(), fingerprints: new Map(), retentionPrunedAt: new Map(), preparedStates: new Map() };
 }
 
 /**
@@ -53,12 +55,20 @@ export function openRuntime(config: TributaryConfig, logger: Logger): Runtime {
  * the key, columns and filter of the table's configuration. Checks each exists and has a key.
  */
 export async function introspectSources(runtime: Runtime): Promise<Map<string, Map<string, SourceTable>>> {
-  const wanted = runtime.config.tables.map((t) => t.name);
+  return (await introspectWithChangelogs(runtime)).tables;
+}
+
+/** The configured tables (projected) and their changelog tables (as installed), in one read per source. */
+async function introspectWithChangelogs(runtime: Runtime): Promise<{ tables: Map<string, Map<string, SourceTable>>; changelogs: Map<string, Map<string, SourceTable>> }> {
+  const changelogNames = runtime.config.tables.map((t) => captureNames(t.name).changelog);
+  const changelogs = new Map<string, Map<string, SourceTable>>();
+  const wanted = [...runtime.config.tables.map((t) => t.name), ...changelogNames];
   const bySource = new Map<string, Map<string, SourceTable>>();
   const sources = [...runtime.sources.values()];
   const settled = await Promise.allSettled(
     sources.map(async (source) => {
       const tables = await introspectTables(source, wanted);
+      changelogs.set(source.id, new Map(changelogNames.flatMap((name) => (tables.has(name) ? [[name, tables.get(name)!] as const] : []))));
       const projected = new Map<string, SourceTable>();
       const missing = runtime.config.tables.filter((t) => !tables.has(t.name)).map((t) => `table ${t.name} does not exist in ${source.where}`);
       if (missing.length > 0) throw new TributaryError('SOURCE_TABLE_MISSING', missing.join('; '));
@@ -74,7 +84,7 @@ export async function introspectSources(runtime: Runtime): Promise<Map<string, M
     if (failures.length === 1 || !sameKind) throw first;
     throw new TributaryError((first as TributaryError).code, failures.map((f) => (f as Error).message).join('; '), { cause: first, transient: (first as TributaryError).transient });
   }
-  return bySource;
+  return { tables: bySource, changelogs };
 }
 
 /**
@@ -85,13 +95,7 @@ export async function introspectSources(runtime: Runtime): Promise<Map<string, M
 export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
   const { config, logger } = runtime;
   const fingerprints = await readFingerprints(runtime);
-  const shapes = await introspectSources(runtime);
-  const changelogs = new Map<string, Map<string, SourceTable>>();
-  await Promise.all(
-    [...runtime.sources.values()].map(async (source) => {
-      changelogs.set(source.id, await introspectTables(source, config.tables.map((t) => captureNames(t.name).changelog)));
-    }),
-  );
+  const { tables: shapes, changelogs } = await introspectWithChangelogs(runtime);
   await migrate(runtime.target);
   const units: Unit[] = [];
   const client = await connectTarget(runtime.target, 'preparing target tables');
@@ -140,7 +144,12 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
 async function readFingerprints(runtime: Runtime): Promise<Map<string, string>> {
   const names = runtime.config.tables.map((t) => t.name);
   const result = new Map<string, string>();
-  for (const source of runtime.sources.values()) result.set(source.id, (await readCaptureState(source, names)).shape);
+  for (const source of runtime.sources.values()) {
+    const state = await readCaptureState(source, names);
+    result.set(source.id, state.shape);
+    // The first pass after preparing uses this read instead of asking again.
+    runtime.preparedStates.set(source.id, state);
+  }
   return result;
 }
 

@@ -21,10 +21,17 @@ interface ColumnRow extends RowDataPacket {
 
 const toInt = (v: string | null): number | null => (v === null ? null : Number(v));
 
+// The server of a source does not change flavour while a process runs: asked once per source.
+const flavours = new WeakMap<SourceHandle, boolean>();
+
 export async function isMariaDb(handle: SourceHandle): Promise<boolean> {
+  const known = flavours.get(handle);
+  if (known !== undefined) return known;
   const rows = await sourceQuery<RowDataPacket>(handle, 'reading the server version', sqlFile('mysql/server.sql'));
   const row = rows[0] ?? {};
-  return /mariadb/i.test(`${row.version} ${row.version_comment}`);
+  const mariadb = /mariadb/i.test(`${row.version} ${row.version_comment}`);
+  flavours.set(handle, mariadb);
+  return mariadb;
 }
 
 /**

@@ -29,7 +29,7 @@ function untilSignal(log: Runtime['logger'], onStop: () => void): Promise<void> 
 
 /**
  * `sync --follow`: near-real-time. A new pass starts at once while the last one found a full batch
- * (more is waiting), otherwise after pollInterval.
+ * (more is waiting) or any changes (more are likely coming), otherwise after pollInterval.
  */
 export async function runFollow(runtime: Runtime, onPass: (result: PassResult) => void): Promise<void> {
   const log = runtime.logger;
@@ -39,13 +39,16 @@ export async function runFollow(runtime: Runtime, onPass: (result: PassResult) =
     stopping = true;
     wake?.();
   });
+  runtime.longRunning = true;
   log.info('following changes', { pollIntervalMs: runtime.config.pollInterval, units: runtime.units.length });
   while (!stopping) {
     let busy = false;
     try {
       const result = await runPass(runtime);
       onPass(result);
-      busy = result.units.some((u) => u.status === 'ok' && u.fullBatches > 0);
+      // Changes arrived during the last pass are likely followed by more: look again at once, and
+      // sleep only once a pass finds nothing.
+      busy = result.units.some((u) => u.status === 'ok' && u.changes > 0);
     } catch (error) {
       log.error('pass failed', { error: error instanceof Error ? error.message : String(error) });
     }
@@ -83,6 +86,7 @@ export async function runDaemon(runtime: Runtime, onPass: (result: PassResult) =
       });
   };
 
+  runtime.longRunning = true;
   const task = schedule(runtime.config.schedule, tick, { name: 'tributary-sync' });
   log.info('daemon started', { schedule: runtime.config.schedule, units: runtime.units.length });
   tick();

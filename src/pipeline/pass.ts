@@ -121,9 +121,16 @@ async function syncWithRetry(runtime: Runtime, unit: Unit, services: Parameters<
   }
 }
 
+// Follow mode runs several passes a second; last-pass times are written at most this often, and at
+// once when a unit failed (the error is what an operator looks for).
+const RECORD_EVERY_MS = 5000;
+
 async function recordPass(runtime: Runtime, results: UnitResult[]): Promise<void> {
   const touched = results.filter((r) => r.status !== 'skipped');
   if (touched.length === 0) return;
+  const failed = touched.some((r) => r.status === 'failed');
+  if (runtime.longRunning && !failed && Date.now() - runtime.passRecordedAt < RECORD_EVERY_MS) return;
+  runtime.passRecordedAt = Date.now();
   try {
     await targetQuery(runtime.target.pool, runtime.target.where, 'recording the pass', sqlFile('state/record_pass.sql'), [
       touched.map((r) => r.sourceId),

@@ -37,6 +37,13 @@ export interface Runtime {
   retentionPrunedAt: Map<string, number>;
   /** Capture state read while preparing, handed to the next pass once. */
   preparedStates: Map<string, CaptureState>;
+  /**
+   * A long-running process (daemon, follow): passes come many times a second, so bookkeeping that only
+   * matters to the next process start (pass times, the prune flag) is written less often.
+   */
+  longRunning: boolean;
+  /** When the pass results were last written to the checkpoints. */
+  passRecordedAt: number;
 }
 
 export const unitKey = (sourceId: string, table: string): string => JSON.stringify([sourceId, table]);
@@ -47,7 +54,7 @@ export function openRuntime(config: TributaryConfig, logger: Logger): Runtime {
   const perSource = Math.max(2, Math.min(config.concurrency, config.tables.length) + 1);
   for (const source of config.sources) sources.set(source.id, openSource(source, perSource));
   const target = openTarget(config.target.endpoint, config.target.schema, config.concurrency + 2);
-  return { config, logger, sources, target, units: [], cleanedUnits: new Set(), fingerprints: new Map(), retentionPrunedAt: new Map(), preparedStates: new Map() };
+  return { config, logger, sources, target, units: [], cleanedUnits: new Set(), fingerprints: new Map(), retentionPrunedAt: new Map(), preparedStates: new Map(), longRunning: false, passRecordedAt: 0 };
 }
 
 /**

@@ -211,7 +211,8 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
       result.highWater = highWater;
       result.openGaps = gaps.filter((g) => !g.expired).length;
       // Every batch of this pass was pruned right after its commit: nothing is left to look for.
-      if (!services.dryRun && retention === 0 && result.batches > 0) await clearPrunePending(client, where, id, highWater);
+      // A long-running process looks for leftovers once at its start anyway: it skips this write.
+      if (!services.dryRun && retention === 0 && result.batches > 0 && !runtime.longRunning) await clearPrunePending(client, where, id, highWater);
       if (!services.dryRun && retention > 0 && Date.now() - (runtime.retentionPrunedAt.get(key) ?? 0) >= RETENTION_PRUNE_EVERY_MS) {
         const pruned = await pruneBelowWatermark(unit.source, unit.sourceTable, highWater, gaps.map((g) => g.changeId), retention);
         runtime.retentionPrunedAt.set(key, Date.now());

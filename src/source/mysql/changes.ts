@@ -138,17 +138,24 @@ export async function* fetchRows(handle: SourceHandle, table: SourceTable, keys:
   }
 }
 
-// Ids deleted per statement. Deletes name each id: a unique lookup locks only that row, while a range
-// delete would also wait on the next, possibly uncommitted, changelog row a writer holds.
+// Ids deleted per statement: a bounded statement keeps its row locks short.
 const PRUNE_CHUNK = 1000;
 
-/** Deletes applied changelog rows by id (never TRUNCATE: that would let ids be reused). */
+/**
+ * Deletes applied changelog rows by id (never TRUNCATE: that would let ids be reused). The ids come
+ * as a JSON array joined in first (STRAIGHT_JOIN), so every row is reached by a primary-key lookup
+ * and locked alone. With a plain `IN (...)` the optimiser may scan a small changelog instead, and the
+ * scan waits on the uncommitted row of every open writer transaction.
+ */
 export async function pruneChanges(handle: SourceHandle, table: SourceTable, ids: readonly number[]): Promise<number> {
   const names = captureNames(table.name);
+  const log = quoteMysql(names.changelog);
+  const sql =
+    `DELETE l FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) AS ids ` +
+    `STRAIGHT_JOIN ${log} AS l ON l.\`change_id\` = ids.id`;
   let deleted = 0;
   for (let start = 0; start < ids.length; start += PRUNE_CHUNK) {
-    const sql = `DELETE FROM ${quoteMysql(names.changelog)} WHERE \`change_id\` IN (?)`;
-    deleted += await sourceExecute(handle, `pruning applied changes of ${table.name}`, sql, [ids.slice(start, start + PRUNE_CHUNK)]);
+    deleted += await sourceExecute(handle, `pruning applied changes of ${table.name}`, sql, [JSON.stringify(ids.slice(start, start + PRUNE_CHUNK))]);
   }
   return deleted;
 }

@@ -6,6 +6,7 @@ WITH created AS (
   ON CONFLICT (source_id, source_table) DO NOTHING
 )
 SELECT source_id, source_table, target_table, changelog_token, high_water::text AS high_water,
-       snapshot_state, snapshot_mode, snapshot_after, snapshot_rows::text AS snapshot_rows, synced_columns, prune_pending
+       snapshot_state, snapshot_mode, snapshot_after, snapshot_rows::text AS snapshot_rows, synced_columns, prune_pending,
+       to_char(capture_broken_at, 'YYYY-MM-DD"T"HH24:MI:SSOF') AS capture_broken_at
 FROM tributary.checkpoints
 WHERE source_id = $1 AND source_table = $2;

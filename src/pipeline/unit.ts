@@ -10,6 +10,8 @@ import {
   clearPrunePending,
   loadCheckpoint,
   loadGaps,
+  markCaptureBroken,
+  requestResnapshot,
   requestRefresh,
   resetCheckpoint,
   setSyncedColumns,
@@ -105,6 +107,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
   const problems = captureProblems(unit.sourceTable, tableName, state, unit.changelogTable);
   if (problems.length > 0) {
     const code = problems[0]!.kind === 'table-missing' ? 'SOURCE_TABLE_MISSING' : 'TRIGGER_DRIFT';
+    if (code === 'TRIGGER_DRIFT' && !services.dryRun) await rememberBrokenCapture(runtime, unit, id);
     throw new TributaryError(code, `capture of ${tableName} in ${unit.source.where} is incomplete, refusing to sync it: ${problems.map((p) => p.message).join('; ')}`);
   }
   const token = state.changelogs.get(captureNames(tableName).changelog)?.token ?? null;
@@ -139,6 +142,13 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
         await setChangelogToken(client, where, id, token);
       } else if (checkpoint.changelogToken !== token) {
         checkpoint = await restart(client, runtime, unit, token, 'the changelog table was recreated (its install token changed)');
+      }
+      if (checkpoint.captureBrokenAt !== null && !services.dryRun) {
+        log.warn('capture was incomplete since an earlier pass; changes made meanwhile never reached the changelog, so the table is snapshotted again', {
+          brokenSince: checkpoint.captureBrokenAt,
+        });
+        await requestResnapshot(client, where, id);
+        checkpoint = await loadCheckpoint(client, where, id, unit.target.name);
       }
       checkpoint = await noticeNewColumns(client, runtime, unit, checkpoint);
       if (services.dryRun && checkpoint.snapshotState !== 'done') {
@@ -232,6 +242,17 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
     client.release(broken ? true : undefined);
   }
   return { ...result, ms: Date.now() - started };
+}
+
+/** Remembers that capture was found incomplete, so that its repair leads to a fresh snapshot. */
+async function rememberBrokenCapture(runtime: Runtime, unit: Unit, id: { sourceId: string; table: string }): Promise<void> {
+  const client = await connectTarget(runtime.target, 'recording incomplete capture');
+  try {
+    await loadCheckpoint(client, runtime.target.where, id, unit.target.name);
+    await markCaptureBroken(client, runtime.target.where, id);
+  } finally {
+    client.release();
+  }
 }
 
 function isBrokenConnection(error: unknown): boolean {

@@ -187,3 +187,18 @@ test('a changelog recreated by uninstall + install leads to a fresh snapshot, no
   expect(unitOf(result, 'eu', 'orders').snapshotRows).toBe(2);
   await expectInSync();
 });
+
+test('a trigger dropped and recreated by hand: what changed in between arrives, through a fresh snapshot', async () => {
+  const config = s.config('orders');
+  await installTriggers(config);
+  await s.mysqlExec('eu', "INSERT INTO orders VALUES (1,'a',1,NULL,NULL),(2,'b',2,NULL,NULL)");
+  await syncOnce(config);
+  const definition = (await s.mysqlRows('eu', "SELECT ACTION_STATEMENT AS body FROM information_schema.TRIGGERS WHERE TRIGGER_NAME = 'tributary_orders_del' AND TRIGGER_SCHEMA = DATABASE()"))[0]!.body;
+  await s.mysqlExec('eu', 'DROP TRIGGER tributary_orders_del');
+  expect(unitOf(await syncOnce(config), 'eu', 'orders').errorCode).toBe('TRIGGER_DRIFT');
+  await s.mysqlExec('eu', 'DELETE FROM orders WHERE id = 1'); // no trigger sees this
+  await s.mysqlExec('eu', `CREATE TRIGGER tributary_orders_del AFTER DELETE ON orders FOR EACH ROW ${definition}`);
+  const repaired = await syncOnce(config);
+  expect(unitOf(repaired, 'eu', 'orders')).toMatchObject({ status: 'ok', snapshotRows: 1 });
+  await expectInSync();
+});

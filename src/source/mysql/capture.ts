@@ -66,13 +66,17 @@ export function newChangelogToken(): string {
   return randomBytes(8).toString('hex');
 }
 
+function changelogComment(table: SourceTable, token: string): string {
+  return `tributary changelog token ${token}; changes of ${table.name}; rows are deleted once applied, never truncate`;
+}
+
 export function changelogDdl(table: SourceTable, token: string): string {
   const names = captureNames(table.name);
   const keyDefs = keyColumns(table).flatMap((column, index) => [
     `  ${quoteMysql(oldKeyColumn(index + 1))} ${columnTypeDefinition(column)} NULL DEFAULT NULL`,
     `  ${quoteMysql(newKeyColumn(index + 1))} ${columnTypeDefinition(column)} NULL DEFAULT NULL`,
   ]);
-  const comment = `tributary changelog token ${token}; changes of ${table.name}; rows are deleted once applied, never truncate`;
+  const comment = changelogComment(table, token);
   return [
     `CREATE TABLE IF NOT EXISTS ${quoteMysql(names.changelog)} (`,
     '  `change_id` BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,',
@@ -284,6 +288,12 @@ export async function installCapture(handle: SourceHandle, table: SourceTable): 
   for (const event of toCreate) {
     await sourceExecute(handle, `creating trigger ${names.triggers[event]}`, triggerDdl(table, event));
     outcome.created.push(names.triggers[event]);
+  }
+  // A trigger that was missing or different let changes slip past the existing changelog: a new token
+  // tells every sync that the changelog no longer tells the whole story, and the table is snapshotted.
+  if (state.changelogs.has(names.changelog) && (toCreate.length > 0 || toReplace.length > 0)) {
+    const comment = changelogComment(table, newChangelogToken());
+    await sourceExecute(handle, `renewing the token of ${names.changelog}`, `ALTER TABLE ${quoteMysql(names.changelog)} COMMENT = ${mysqlStringLiteral(comment)}`);
   }
   return outcome;
 }

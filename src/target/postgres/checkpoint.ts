@@ -22,6 +22,8 @@ export interface Checkpoint {
   syncedColumns: string[] | null;
   /** Applied changelog rows may still wait in the source (the process died before pruning them). */
   prunePending: boolean;
+  /** Since when a pass found capture incomplete (ISO time), or null. */
+  captureBrokenAt: string | null;
   /** Key of the last row a running snapshot copied. */
   snapshotAfter: SourceValue[] | null;
   snapshotRows: number;
@@ -80,6 +82,7 @@ export async function loadCheckpoint(client: PoolClient, where: string, unit: Un
     snapshotMode: row.snapshot_mode,
     syncedColumns: row.synced_columns,
     prunePending: row.prune_pending,
+    captureBrokenAt: row.capture_broken_at,
     snapshotAfter: row.snapshot_after === null ? null : decodeKey(row.snapshot_after),
     snapshotRows: Number(row.snapshot_rows),
   };
@@ -159,4 +162,12 @@ export async function setSyncedColumns(client: PoolClient, where: string, unit: 
 /** The changelog rows up to highWater are pruned; skipped if the watermark has moved on since. */
 export async function clearPrunePending(client: PoolClient, where: string, unit: UnitId, highWater: number): Promise<void> {
   await targetQuery(client, where, 'recording the prune', sqlFile('state/clear_prune_pending.sql'), [unit.sourceId, unit.table, highWater]);
+}
+
+export async function markCaptureBroken(client: PoolClient, where: string, unit: UnitId): Promise<void> {
+  await targetQuery(client, where, 'recording incomplete capture', sqlFile('state/mark_capture_broken.sql'), [unit.sourceId, unit.table]);
+}
+
+export async function requestResnapshot(client: PoolClient, where: string, unit: UnitId): Promise<void> {
+  await targetQuery(client, where, 'requesting a snapshot', sqlFile('state/request_resnapshot.sql'), [unit.sourceId, unit.table]);
 }

@@ -9,7 +9,7 @@ import { readEvidence } from '../source/mysql/changes';
 import { targetQuery } from '../target/postgres/connection';
 import { sqlFile } from '../sqlfiles';
 import type { Evidence } from './gaps';
-import { closeIdleSources, prepareRuntime, type Runtime, type Unit } from './runtime';
+import { prepareRuntime, type Runtime, type Unit, usingSource } from './runtime';
 import { emptyResult, syncUnit, type UnitResult } from './unit';
 
 export interface PassResult {
@@ -78,15 +78,7 @@ async function runUnits(runtime: Runtime, units: readonly Unit[], dryRun: boolea
   const limit = pLimit(runtime.config.concurrency);
   const results = await Promise.all(
     sorted.map((unit) =>
-      limit(async () => {
-        unit.source.active++;
-        try {
-          return await syncWithRetry(runtime, unit, services);
-        } finally {
-          unit.source.active--;
-          await closeIdleSources(runtime);
-        }
-      }),
+      limit(() => usingSource(runtime, unit.source, () => syncWithRetry(runtime, unit, services))),
     ),
   );
   // Results in configuration order, whatever order the units ran in.

@@ -2,6 +2,7 @@
  * What a process holds while it syncs: the configuration, one connection pool per source and one for
  * the target, and the units (source, table) with their introspected shapes.
  */
+import pLimit from 'p-limit';
 import type { TributaryConfig, TableConfig } from '../config';
 import { TributaryError } from '../errors';
 import type { Logger } from '../log';
@@ -72,17 +73,18 @@ async function introspectWithChangelogs(runtime: Runtime): Promise<{ tables: Map
   const wanted = [...runtime.config.tables.map((t) => t.name), ...changelogNames];
   const bySource = new Map<string, Map<string, SourceTable>>();
   const sources = [...runtime.sources.values()];
-  const settled = await Promise.allSettled(
-    sources.map(async (source) => {
-      const tables = await introspectTables(source, wanted);
-      changelogs.set(source.id, new Map(changelogNames.flatMap((name) => (tables.has(name) ? [[name, tables.get(name)!] as const] : []))));
-      const projected = new Map<string, SourceTable>();
-      const missing = runtime.config.tables.filter((t) => !tables.has(t.name)).map((t) => `table ${t.name} does not exist in ${source.where}`);
-      if (missing.length > 0) throw new TributaryError('SOURCE_TABLE_MISSING', missing.join('; '));
-      for (const tableConfig of runtime.config.tables) projected.set(tableConfig.name, projectTable(tables.get(tableConfig.name)!, tableConfig, source.where));
-      bySource.set(source.id, projected);
-    }),
-  );
+  // Bounded like the passes: a process syncing many shards does not open a connection to all at once.
+  const limit = pLimit(runtime.config.concurrency);
+  const introspectOne = async (source: SourceHandle): Promise<void> => {
+    const tables = await introspectTables(source, wanted);
+    changelogs.set(source.id, new Map(changelogNames.flatMap((name) => (tables.has(name) ? [[name, tables.get(name)!] as const] : []))));
+    const projected = new Map<string, SourceTable>();
+    const missing = runtime.config.tables.filter((t) => !tables.has(t.name)).map((t) => `table ${t.name} does not exist in ${source.where}`);
+    if (missing.length > 0) throw new TributaryError('SOURCE_TABLE_MISSING', missing.join('; '));
+    for (const tableConfig of runtime.config.tables) projected.set(tableConfig.name, projectTable(tables.get(tableConfig.name)!, tableConfig, source.where));
+    bySource.set(source.id, projected);
+  };
+  const settled = await Promise.allSettled(sources.map((source) => limit(() => usingSource(runtime, source, () => introspectOne(source)))));
   // Every source's problems, in configuration order, so the message is the same on every run.
   const failures = settled.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
   if (failures.length > 0) {
@@ -151,17 +153,35 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
 async function readFingerprints(runtime: Runtime): Promise<Map<string, string>> {
   const names = runtime.config.tables.map((t) => t.name);
   const result = new Map<string, string>();
-  for (const source of runtime.sources.values()) {
-    const state = await readCaptureState(source, names);
-    result.set(source.id, state.shape);
-    // The first pass after preparing uses this read instead of asking again.
-    runtime.preparedStates.set(source.id, state);
-  }
+  const limit = pLimit(runtime.config.concurrency);
+  await Promise.all(
+    [...runtime.sources.values()].map((source) =>
+      limit(() =>
+        usingSource(runtime, source, async () => {
+          const state = await readCaptureState(source, names);
+          result.set(source.id, state.shape);
+          // The first pass after preparing uses this read instead of asking again.
+          runtime.preparedStates.set(source.id, state);
+        }),
+      ),
+    ),
+  );
   return result;
 }
 
 // A pool per source would mean a connection per shard; idle pools beyond this many are closed.
 export const openSourcesAllowed = (runtime: Runtime): number => Math.max(2, runtime.config.concurrency * 2);
+
+/** Runs work that uses a source's pool, which must stay open meanwhile; then trims idle pools. */
+export async function usingSource<T>(runtime: Runtime, source: SourceHandle, work: () => Promise<T>): Promise<T> {
+  source.active++;
+  try {
+    return await work();
+  } finally {
+    source.active--;
+    await closeIdleSources(runtime);
+  }
+}
 
 /** Closes the least recently used idle source pools while more are open than allowed. */
 export async function closeIdleSources(runtime: Runtime): Promise<void> {

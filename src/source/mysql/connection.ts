@@ -102,10 +102,9 @@ function createSourcePool(source: SourceConfig, connectionLimit: number): Pool {
   // locks that could make an application's insert into a changelog wait.
   pool.on('connection', (conn) => {
     const raw = conn as unknown as { query: (sql: string) => void };
-    raw.query("SET SESSION time_zone = '+00:00'");
-    raw.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
     // Shape digests concatenate every column of a table; the 1 KiB default would cut them short.
-    raw.query('SET SESSION group_concat_max_len = 1048576');
+    raw.query("SET SESSION time_zone = '+00:00', SESSION group_concat_max_len = 1048576");
+    raw.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
   });
   return pool;
 }

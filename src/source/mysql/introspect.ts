@@ -75,7 +75,8 @@ export async function introspectTables(handle: SourceHandle, tableNames: readonl
     };
     table.columns.push(column);
   }
-  for (const [tableName, key] of chooseKeys(keyRows)) {
+  const nullable = new Set(columnRows.filter((r) => r.is_nullable === 'YES').map((r) => `${r.table_name}\u0000${r.column_name}`));
+  for (const [tableName, key] of chooseKeys(keyRows, nullable)) {
     const table = result.get(tableName);
     if (table) table.key = key;
   }
@@ -86,7 +87,7 @@ export async function introspectTables(handle: SourceHandle, tableNames: readonl
  * The key of each table: its primary key, else its first unique index whose columns are all NOT NULL
  * and indexed in full (a NULL or a prefix would not identify a row). Tables with neither get no entry.
  */
-function chooseKeys(rows: RowDataPacket[]): Map<string, string[]> {
+function chooseKeys(rows: RowDataPacket[], nullable: ReadonlySet<string>): Map<string, string[]> {
   const indexes = new Map<string, { table: string; columns: string[]; usable: boolean }>();
   for (const row of rows) {
     const id = `${row.table_name}\u0000${row.index_name}`;
@@ -96,7 +97,7 @@ function chooseKeys(rows: RowDataPacket[]): Map<string, string[]> {
       indexes.set(id, index);
     }
     index.columns.push(row.column_name);
-    if (row.is_nullable === 'YES' || row.sub_part !== null) index.usable = false;
+    if (nullable.has(`${row.table_name}\u0000${row.column_name}`) || row.sub_part !== null) index.usable = false;
   }
   const keys = new Map<string, string[]>();
   // Rows come primary key first, then unique indexes by name.

@@ -5,7 +5,8 @@
 import pLimit from 'p-limit';
 import { TributaryError } from '../errors';
 import { type CaptureState, readCaptureState } from '../source/mysql/capture';
-import { readEvidence } from '../source/mysql/changes';
+import { readChangelogEdges, readEvidence } from '../source/mysql/changes';
+import { captureNames, captureProblems } from '../source/mysql/capture';
 import { targetQuery } from '../target/postgres/connection';
 import { sqlFile } from '../sqlfiles';
 import type { Evidence } from './gaps';
@@ -76,14 +77,76 @@ async function runUnits(runtime: Runtime, units: readonly Unit[], dryRun: boolea
   const order = new Map([...runtime.sources.keys()].map((id, index) => [id, index]));
   const sorted = [...units].sort((a, b) => order.get(a.source.id)! - order.get(b.source.id)!);
   const limit = pLimit(runtime.config.concurrency);
+  const idle = dryRun ? new Map<Unit, number>() : await findIdleUnits(runtime, sorted, services.captureState, limit);
   const results = await Promise.all(
-    sorted.map((unit) =>
-      limit(() => usingSource(runtime, unit.source, () => syncWithRetry(runtime, unit, services))),
-    ),
+    sorted.map((unit) => {
+      const highWater = idle.get(unit);
+      if (highWater !== undefined) return Promise.resolve({ ...emptyResult(unit), highWater });
+      return limit(() => usingSource(runtime, unit.source, () => syncWithRetry(runtime, unit, services)));
+    }),
   );
   // Results in configuration order, whatever order the units ran in.
   const byUnit = new Map(sorted.map((unit, index) => [unit, results[index]!]));
   return units.map((unit) => byUnit.get(unit)!);
+}
+
+/**
+ * Units with provably nothing to do, with their watermark: snapshot done, capture complete and
+ * unchanged, no gap watched, and a changelog holding only the sentinel row at the watermark (or nothing
+ * at all before the first change). Found with one query per source and one for the target, so an
+ * idle shard costs no per-table round trip. Anything uncertain is left to the normal path.
+ */
+async function findIdleUnits(runtime: Runtime, units: readonly Unit[], captureState: (id: string) => Promise<CaptureState>, limit: ReturnType<typeof pLimit>): Promise<Map<Unit, number>> {
+  const idle = new Map<Unit, number>();
+  let probe;
+  try {
+    probe = (await targetQuery(runtime.target.pool, runtime.target.where, 'probing units', sqlFile('state/pass_probe.sql'))).rows;
+  } catch {
+    return idle;
+  }
+  const checkpoints = new Map(probe.map((row) => [JSON.stringify([row.source_id, row.source_table]), row]));
+  const bySource = new Map<string, Unit[]>();
+  for (const unit of units) bySource.set(unit.source.id, [...(bySource.get(unit.source.id) ?? []), unit]);
+  await Promise.all(
+    [...bySource].map(([sourceId, sourceUnits]) =>
+      limit(() =>
+        usingSource(runtime, sourceUnits[0]!.source, async () => {
+          const state = await captureState(sourceId);
+          if (state.shape !== runtime.fingerprints.get(sourceId)) return;
+          const candidates = sourceUnits.filter((unit) => {
+            const row = checkpoints.get(JSON.stringify([sourceId, unit.sourceTable.name]));
+            const names = captureNames(unit.sourceTable.name);
+            const columns = unit.target.columns.map((c) => c.name);
+            return (
+              row !== undefined &&
+              row.snapshot_state === 'done' &&
+              !row.capture_broken &&
+              !row.has_gaps &&
+              row.changelog_token !== null &&
+              row.changelog_token === state.changelogs.get(names.changelog)?.token &&
+              Array.isArray(row.synced_columns) &&
+              row.synced_columns.length === columns.length &&
+              columns.every((c) => row.synced_columns.includes(c)) &&
+              captureProblems(unit.sourceTable, unit.sourceTable.name, state, unit.changelogTable).length === 0
+            );
+          });
+          if (candidates.length === 0) return;
+          const edges = await readChangelogEdges(candidates[0]!.source, candidates.map((u) => captureNames(u.sourceTable.name).changelog)).catch(
+            () => new Map<string, { lo: number | null; hi: number | null }>(),
+          );
+          for (const unit of candidates) {
+            const highWater = Number(checkpoints.get(JSON.stringify([sourceId, unit.sourceTable.name]))!.high_water);
+            const edge = edges.get(captureNames(unit.sourceTable.name).changelog);
+            if (!edge) continue;
+            const empty = edge.lo === null && edge.hi === null && highWater === 0;
+            const onlySentinel = edge.lo === highWater && edge.hi === highWater;
+            if (empty || onlySentinel) idle.set(unit, highWater);
+          }
+        }),
+      ),
+    ),
+  );
+  return idle;
 }
 
 async function syncWithRetry(runtime: Runtime, unit: Unit, services: Parameters<typeof syncUnit>[2]): Promise<UnitResult> {

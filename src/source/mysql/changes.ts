@@ -287,3 +287,16 @@ export async function estimateRows(handle: SourceHandle, table: string): Promise
   const rows = await sourceQuery<RowDataPacket>(handle, `estimating rows of ${table}`, sqlFile('mysql/estimate_rows.sql'), [table]);
   return Number(rows[0]?.table_rows ?? 0);
 }
+
+/**
+ * The lowest and highest change id of each changelog, in one statement: index edges, no scan, no lock.
+ * A changelog whose only row is the one at the watermark holds nothing to apply.
+ */
+export async function readChangelogEdges(handle: SourceHandle, changelogs: readonly string[]): Promise<Map<string, { lo: number | null; hi: number | null }>> {
+  const edges = new Map<string, { lo: number | null; hi: number | null }>();
+  if (changelogs.length === 0) return edges;
+  const sql = changelogs.map((name) => `SELECT ? AS name, MIN(\`change_id\`) AS lo, MAX(\`change_id\`) AS hi FROM ${quoteMysql(name)}`).join(' UNION ALL ');
+  const rows = await sourceQuery<RowDataPacket>(handle, 'probing changelogs', sql, [...changelogs]);
+  for (const row of rows) edges.set(String(row.name), { lo: row.lo === null ? null : toChangeId(row.lo), hi: row.hi === null ? null : toChangeId(row.hi) });
+  return edges;
+}

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
-import { mapDriverError } from '../../errors';
+import { mapDriverError, TributaryError } from '../../errors';
 import { boundedName, mysqlStringLiteral, quoteMysql } from '../../ident';
 import type { SourceColumn, SourceTable } from '../../model';
 import { sqlFile } from '../../sqlfiles';
@@ -163,6 +163,13 @@ export async function readCaptureState(handle: SourceHandle, tableNames: readonl
   for (const row of rows) {
     const name = String(row.name);
     if (row.kind === 'trigger') {
+      if (row.d === null) {
+        // MySQL and MariaDB hide trigger definitions from users without the TRIGGER privilege.
+        throw new TributaryError(
+          'SOURCE_QUERY_FAILED',
+          `${handle.where}: the definition of trigger ${name} is hidden from this user; grant it TRIGGER on the synced tables (see \`tributary triggers print --grants\`) so that Tributary can check capture`,
+        );
+      }
       triggers.set(name, { name, event: row.a, timing: row.b, table: row.c, body: row.d });
     } else if (row.kind === 'table') {
       if (changelogSet.has(name)) changelogs.set(name, { token: tokenFromComment(row.a) });

@@ -197,9 +197,26 @@ const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
  * date/datetime/timestamp. PostgreSQL has no year 0, month 0 or day 0, and rejects days a month does not
  * have (MySQL stores them under ALLOW_INVALID_DATES), so those are reported instead of failing the COPY.
  */
+/**
+ * True for the common case, decided from character codes alone: digits in YYYY-MM-DD, year not 0000,
+ * month 01-12, day 01-28 (valid in every month). Anything else takes the full check below.
+ */
+function plainlyValidDate(text: string): boolean {
+  if (text.length < 10 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return false;
+  for (const i of [0, 1, 2, 3, 5, 6, 8, 9]) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  if (text.startsWith('0000')) return false;
+  const month = (text.charCodeAt(5) - 48) * 10 + (text.charCodeAt(6) - 48);
+  const day = (text.charCodeAt(8) - 48) * 10 + (text.charCodeAt(9) - 48);
+  return month >= 1 && month <= 12 && day >= 1 && day <= 28;
+}
+
 function encodeDate(zoneSuffix: string): Encoder {
   return (column, value) => {
     const text = asString(column, value);
+    if (plainlyValidDate(text)) return ok(zoneSuffix ? text + zoneSuffix : text);
     const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
     if (!m) return fail(column, `unrecognised date/time value '${text}'`);
     const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];

@@ -11,6 +11,7 @@ import {
   createMysqlDb,
   createPgDb,
   fmt,
+  HELPERS,
   HOST,
   killGroup,
   log,
@@ -38,7 +39,7 @@ interface ChildMessage {
 }
 
 function startChild(args: object, timeoutMs: number): { send: (m: object) => void; next: () => Promise<ChildMessage>; stop: () => void } {
-  const child = track(fork(join(__dirname, 'child.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true }));
+  const child = track(fork(join(HELPERS, 'child.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true }));
   const queue: ChildMessage[] = [];
   let waiter: ((m: ChildMessage) => void) | null = null;
   child.on('message', (m: ChildMessage) => {

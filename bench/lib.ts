@@ -6,14 +6,37 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 
 export const ROOT = resolve(__dirname, '..');
-export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+/** The CLI as built in the work tree; runs use the private copy made by freezeBuild(). */
+export const BUILT_CLI = join(ROOT, 'dist', 'cli', 'main.js');
+export let CLI = BUILT_CLI;
+/** Directory of the helper process script (child.js); moved into the private copy by freezeBuild(). */
+export let HELPERS = __dirname;
+
+/**
+ * Copies the built CLI (dist/, sql/, package.json) and the compiled suite into the run's temporary
+ * directory and runs everything from there. The work tree is shared: another engineer's `npm run build`
+ * (e.g. through `make test`) rewrites dist/ while a long run is going, which would mix two versions
+ * of Tributary in one report.
+ */
+export function freezeBuild(): string {
+  const dir = join(TMP, 'build');
+  mkdirSync(dir, { recursive: true });
+  cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true });
+  cpSync(join(ROOT, 'sql'), join(dir, 'sql'), { recursive: true });
+  cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  cpSync(__dirname, join(dir, 'dist-bench'), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  CLI = join(dir, 'dist', 'cli', 'main.js');
+  HELPERS = join(dir, 'dist-bench');
+  return dir;
+}
 export const HOST = '127.0.0.1';
 export const MYSQL_PORT = Number(process.env.BENCH_MYSQL_PORT ?? 3306);
 export const PG_PORT = Number(process.env.BENCH_PG_PORT ?? 5432);

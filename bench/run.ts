@@ -17,8 +17,9 @@ import { join } from 'node:path';
 import { backlogBench, backlogSizes } from './backlog';
 import { latencyBench } from './latency';
 import {
-  CLI,
+  BUILT_CLI,
   cleanupAll,
+  freezeBuild,
   type Context,
   fmt,
   log,
@@ -176,7 +177,9 @@ async function main(): Promise<number> {
     return 0;
   }
   const args = parseArgs(process.argv.slice(2));
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+  if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} is missing: run npm run build first`);
+  // Measure one fixed build, whatever happens to the shared work tree meanwhile.
+  freezeBuild();
   const ctx: Context = { scale: args.scale, smoke: args.smoke, reps: args.reps, cpuProfDir: args.cpuProfDir, figures: [], notes: [], memory: [] };
   if (args.cpuProfDir) mkdirSync(args.cpuProfDir, { recursive: true });
   const started = new Date();

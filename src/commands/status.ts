@@ -1,7 +1,5 @@
 /** `tributary status`: progress per unit from the checkpoints, pending work from the changelogs. */
-import type { RowDataPacket } from 'mysql2/promise';
-import { captureNames } from '../source/mysql/capture';
-import { sourceQuery } from '../source/mysql/connection';
+import { countPending } from '../source/mysql/changes';
 import { migrate } from '../target/postgres/migrate';
 import { targetQuery } from '../target/postgres/connection';
 import { sqlFile } from '../sqlfiles';
@@ -33,11 +31,7 @@ export async function unitStatuses(runtime: Runtime): Promise<UnitStatus[]> {
       let pending: number | null = null;
       let lagSeconds: number | null = null;
       try {
-        const counted = await sourceQuery<RowDataPacket>(source, 'counting pending changes', sqlFile('mysql/pending.sql'), [captureNames(table.name).changelog, appliedThrough]);
-        pending = Number(counted[0]?.pending ?? 0);
-        const oldest = counted[0]?.oldest as string | null;
-        if (oldest) lagSeconds = Math.max(0, (Date.parse(String(counted[0]!.now_at).replace(' ', 'T') + 'Z') - Date.parse(oldest.replace(' ', 'T') + 'Z')) / 1000);
-        else lagSeconds = 0;
+        ({ pending, lagSeconds } = await countPending(source, table.name, appliedThrough));
       } catch {
         // Unreachable source or missing changelog: shown as unknown; `triggers status` says why.
       }

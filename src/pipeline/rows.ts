@@ -69,11 +69,6 @@ export function encodeKeyOnly(sourceId: string, table: TargetTable, key: readonl
   });
 }
 
-/** Fields of a row that must encode cleanly (no policy): throws BAD_VALUE naming key and column. */
-export function encodeFields(sourceId: string, table: TargetTable, row: SourceRow): string[] {
-  return encodeRow(sourceId, table, row, 'fail').fields as string[];
-}
-
 /** One staging line (see stageColumns): operation, source, the key for shared-key tables, fields. */
 export function stageLine(op: 'U' | 'D', sourceId: string, table: TargetTable, key: readonly SourceValue[], fields: readonly string[]): string {
   const parts = [op, sourceId];

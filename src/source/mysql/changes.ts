@@ -300,3 +300,10 @@ export async function readChangelogEdges(handle: SourceHandle, changelogs: reado
   for (const row of rows) edges.set(String(row.name), { lo: row.lo === null ? null : toChangeId(row.lo), hi: row.hi === null ? null : toChangeId(row.hi) });
   return edges;
 }
+
+/** Changes waiting above the watermark, and how long the oldest has waited (for `status`). */
+export async function countPending(handle: SourceHandle, table: string, highWater: number): Promise<{ pending: number; lagSeconds: number }> {
+  const sql = `SELECT COUNT(*) AS pending, TIMESTAMPDIFF(MICROSECOND, MIN(\`captured_at\`), NOW(6)) AS age_us FROM ${quoteMysql(captureNames(table).changelog)} WHERE \`change_id\` > ?`;
+  const rows = await sourceQuery<RowDataPacket>(handle, `counting pending changes of ${table}`, sql, [highWater]);
+  return { pending: Number(rows[0]?.pending ?? 0), lagSeconds: Math.max(0, Number(rows[0]?.age_us ?? 0) / 1e6) };
+}

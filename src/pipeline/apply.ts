@@ -5,15 +5,15 @@
  */
 import { faultPoint } from '../faults';
 import type { SourceRow, SourceValue } from '../model';
-import { fetchRows, pruneChanges } from '../source/mysql/changes';
-import { advanceCheckpoint, loadCheckpoint, lockCheckpoint, type UnitId, unlockUnit, waitLockUnit } from '../target/postgres/checkpoint';
-import { connectTarget, inTransaction, type PoolClient } from '../target/postgres/connection';
-import { type MergeCounts, mergeStage } from '../target/postgres/merge';
-import { copyLines, ensureStage, stageColumns } from '../target/postgres/stage';
+import { fetchRows, pruneChanges } from '../mysql/changes';
+import { advanceCheckpoint, loadCheckpoint, lockCheckpoint, type UnitId, unlockUnit, waitLockUnit } from '../postgres/checkpoint';
+import { connectTarget, inTransaction, type PoolClient } from '../postgres/connection';
+import { type MergeCounts, mergeStage } from '../postgres/merge';
+import { copyLines, ensureStage, stageColumns } from '../postgres/stage';
 import type { Batch } from './poll';
 import { TributaryError } from '../errors';
-import { clearRejectsForKeys, recordRejects } from '../target/postgres/rejects';
-import { conflictRejects, describeKey, encodeKeyOnly, encodeRow, keyString, type Reject, rowKey, stageLine } from './rows';
+import { clearRejectsForKeys, recordRejects } from '../postgres/rejects';
+import { conflictRejects, describeKey, encodeKeyOnly, encodeRow, keyString, type Reject, rowKey, stageLine } from '../convert/rows';
 import type { Runtime, Unit } from './runtime';
 
 /**

@@ -12,7 +12,7 @@
  * (had it committed, the read would have found the row), and the gap expires. Expired gaps are still
  * re-read for a while and applied if they ever appear; the merge is idempotent, so that is safe.
  */
-import type { StoredGap } from '../target/postgres/checkpoint';
+import type { StoredGap } from '../postgres/checkpoint';
 
 /**
  * The transactions InnoDB reports alive, and MySQL's clock (UTC) when it was read. alive is null when

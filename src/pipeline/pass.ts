@@ -4,10 +4,10 @@
  */
 import pLimit from 'p-limit';
 import { TributaryError } from '../errors';
-import { type CaptureState, readCaptureState } from '../source/mysql/capture';
-import { readChangelogEdges, readEvidence } from '../source/mysql/changes';
-import { captureNames, captureProblems } from '../source/mysql/capture';
-import { targetQuery } from '../target/postgres/connection';
+import { type CaptureState, readCaptureState } from '../mysql/capture';
+import { readChangelogEdges, readEvidence } from '../mysql/changes';
+import { captureNames, captureProblems } from '../mysql/capture';
+import { targetQuery } from '../postgres/connection';
 import { sqlFile } from '../sqlfiles';
 import type { Evidence } from './gaps';
 import { prepareRuntime, type Runtime, type Unit, usingSource } from './runtime';

@@ -4,10 +4,10 @@
  */
 import { TributaryError } from '../errors';
 import type { SourceValue } from '../model';
-import { type ChangeRow, readChanges } from '../source/mysql/changes';
-import type { StoredGap } from '../target/postgres/checkpoint';
+import { type ChangeRow, readChanges } from '../mysql/changes';
+import type { StoredGap } from '../postgres/checkpoint';
 import { type Evidence, type GapPlan, needsEvidence, planGaps } from './gaps';
-import { keyString } from './rows';
+import { keyString } from '../convert/rows';
 import type { Unit } from './runtime';
 
 export interface Batch {

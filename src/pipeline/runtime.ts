@@ -7,13 +7,13 @@ import type { TributaryConfig, TableConfig } from '../config';
 import { TributaryError } from '../errors';
 import type { Logger } from '../log';
 import type { SourceTable } from '../model';
-import { closeSource, openSource, type SourceHandle } from '../source/mysql/connection';
-import { introspectTables } from '../source/mysql/introspect';
-import { captureNames, type CaptureState, readCaptureState } from '../source/mysql/capture';
-import { closeTarget, connectTarget, inTransaction, openTarget, type TargetHandle, targetQuery } from '../target/postgres/connection';
-import { migrate } from '../target/postgres/migrate';
+import { closeSource, openSource, type SourceHandle } from '../mysql/connection';
+import { introspectTables } from '../mysql/introspect';
+import { captureNames, type CaptureState, readCaptureState } from '../mysql/capture';
+import { closeTarget, connectTarget, inTransaction, openTarget, type TargetHandle, targetQuery } from '../postgres/connection';
+import { migrate } from '../postgres/migrate';
 import { projectTable } from './projection';
-import { canonicalTypes, ensureTargetTable, mergeShapes, type TargetTable, targetTableFor } from '../target/postgres/schema';
+import { canonicalTypes, ensureTargetTable, mergeShapes, type TargetTable, targetTableFor } from '../postgres/schema';
 
 export interface Unit {
   source: SourceHandle;

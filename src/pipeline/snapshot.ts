@@ -9,14 +9,14 @@
 import { faultPoint } from '../faults';
 import { quotePg } from '../ident';
 import type { SourceValue } from '../model';
-import { estimateRows, streamSnapshotChunk } from '../source/mysql/changes';
-import { beginSnapshot, type Checkpoint, finishSnapshot, recordSnapshotProgress } from '../target/postgres/checkpoint';
-import { inTransaction, type PoolClient, targetQuery } from '../target/postgres/connection';
-import { SOURCE_COLUMN } from '../target/postgres/schema';
-import { mergeStage } from '../target/postgres/merge';
-import { copyLines, ensureStage, stageColumns } from '../target/postgres/stage';
-import { clearRejects, recordRejects } from '../target/postgres/rejects';
-import { conflictRejects, describeKey, encodeRow, type Reject, rowKey, stageLine } from './rows';
+import { estimateRows, streamSnapshotChunk } from '../mysql/changes';
+import { beginSnapshot, type Checkpoint, finishSnapshot, recordSnapshotProgress } from '../postgres/checkpoint';
+import { inTransaction, type PoolClient, targetQuery } from '../postgres/connection';
+import { SOURCE_COLUMN } from '../postgres/schema';
+import { mergeStage } from '../postgres/merge';
+import { copyLines, ensureStage, stageColumns } from '../postgres/stage';
+import { clearRejects, recordRejects } from '../postgres/rejects';
+import { conflictRejects, describeKey, encodeRow, type Reject, rowKey, stageLine } from '../convert/rows';
 import type { Runtime, Unit } from './runtime';
 
 export interface SnapshotOutcome {

@@ -3,8 +3,8 @@
  * the changelog is caught up. The unit is fenced by a PostgreSQL advisory lock for the whole pass.
  */
 import { TributaryError } from '../errors';
-import { captureNames, captureProblems, type CaptureState } from '../source/mysql/capture';
-import { estimateRows, pruneBelowWatermark } from '../source/mysql/changes';
+import { captureNames, captureProblems, type CaptureState } from '../mysql/capture';
+import { estimateRows, pruneBelowWatermark } from '../mysql/changes';
 import {
   type Checkpoint,
   clearPrunePending,
@@ -19,14 +19,14 @@ import {
   type StoredGap,
   tryLockUnit,
   unlockUnit,
-} from '../target/postgres/checkpoint';
-import { beginEnclosing, connectTarget, inTransaction, type PoolClient, rollbackEnclosing } from '../target/postgres/connection';
-import { forgetStages } from '../target/postgres/stage';
+} from '../postgres/checkpoint';
+import { beginEnclosing, connectTarget, inTransaction, type PoolClient, rollbackEnclosing } from '../postgres/connection';
+import { forgetStages } from '../postgres/stage';
 import { applyBatch, pruneBatch } from './apply';
 import type { Evidence } from './gaps';
 import { isEmptyBatch, pollBatch } from './poll';
 import { type Runtime, type Unit, unitKey } from './runtime';
-import { describeKey, type Reject } from './rows';
+import { describeKey, type Reject } from '../convert/rows';
 import { type SnapshotOutcome, snapshotUnit } from './snapshot';
 
 export interface UnitResult {

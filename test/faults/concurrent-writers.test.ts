@@ -76,7 +76,7 @@ test('16 writers with rollbacks and long transactions while passes run back to b
 }, 240_000 * SOAK);
 
 /*
- * DEFECT (prune stalls behind open writer transactions): src/source/mysql/changes.ts pruneChanges (line ~150) runs
+ * DEFECT (prune stalls behind open writer transactions): src/mysql/changes.ts pruneChanges (line ~150) runs
  * `DELETE FROM changelog WHERE change_id IN (...)`. When the IN list is large relative to the changelog
  * (always, once applied rows are pruned), MariaDB executes it as a full table scan (EXPLAIN: type ALL),
  * and the scan waits on the row lock of every uncommitted changelog row, i.e. on every writer

@@ -73,7 +73,7 @@ describe.each(BREAKS)('a trigger %s by hand', (_how, trigger, sql) => {
 
   /*
    * DEFECT (changes made while capture was broken are lost after the repair): `triggers install`
-   * (src/source/mysql/capture.ts installCapture, ~lines 254-280) recreates a missing or changed
+   * (src/mysql/capture.ts installCapture, ~lines 254-280) recreates a missing or changed
    * trigger but keeps the changelog and its token, so the next pass neither re-snapshots the table
    * nor learns of the writes it did not capture: a delete made while the delete trigger was missing
    * stays in the target for ever, and a key change recorded by the altered trigger as (old, old)

@@ -120,7 +120,7 @@ export async function syncOnce(config: TributaryConfig): Promise<PassResult> {
 }
 
 export async function installTriggers(config: TributaryConfig): Promise<void> {
-  const { installAll } = await import('../../src/commands/triggers');
+  const { installAll } = await import('../../src/pipeline/capture');
   const runtime = openRuntime(config, silentLogger());
   try {
     await installAll(runtime);

@@ -1,6 +1,6 @@
 /** Running `verify` in-process, as the CLI would, and picking one unit's result. */
 import type { TributaryConfig } from '../../src/config';
-import { verify, type VerifyOptions, type VerifyResult } from '../../src/commands/verify';
+import { verify, type VerifyOptions, type VerifyResult } from '../../src/pipeline/verify';
 import { silentLogger } from '../../src/log';
 import { closeRuntime, openRuntime } from '../../src/pipeline/runtime';
 

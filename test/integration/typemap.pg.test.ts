@@ -9,7 +9,7 @@ import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { quotePg } from '../../src/ident';
 import type { SourceColumn, SourceValue } from '../../src/model';
-import { encodeCopyValue, pgTypeFor } from '../../src/target/postgres/typemap';
+import { encodeCopyValue, pgTypeFor } from '../../src/convert/typemap';
 
 const SERVER = 'postgres://root@127.0.0.1:5432';
 const DATABASE = 'typemap_' + randomBytes(6).toString('hex');

@@ -12,7 +12,7 @@ import {
   type CaptureState,
   type InstalledTrigger,
   type TriggerEvent,
-} from '../../src/source/mysql/capture';
+} from '../../src/mysql/capture';
 
 // ---------------------------------------------------------------- fixtures
 

@@ -1,5 +1,5 @@
 import type { SourceColumn, SourceTable } from '../../src/model';
-import { keyAfterSql, keyMatchSql, snapshotQuery } from '../../src/source/mysql/changes';
+import { keyAfterSql, keyMatchSql, snapshotQuery } from '../../src/mysql/changes';
 
 function column(name: string, ordinal: number): SourceColumn {
   return {

@@ -1,4 +1,4 @@
-/** SQL of `tributary verify` (src/target/postgres/compare.ts) and the key values read back from PostgreSQL. */
+/** SQL of `tributary verify` (src/postgres/compare.ts) and the key values read back from PostgreSQL. */
 import type { SourceColumn, SourceTable } from '../../src/model';
 import {
   chunkChecksumSql,
@@ -14,9 +14,9 @@ import {
   keyTextSql,
   rememberKeysSql,
   rowsCopyColumns,
-} from '../../src/target/postgres/compare';
-import { type TargetColumn, targetTableFor } from '../../src/target/postgres/schema';
-import { encodeCopyValue } from '../../src/target/postgres/typemap';
+} from '../../src/postgres/compare';
+import { type TargetColumn, targetTableFor } from '../../src/postgres/schema';
+import { encodeCopyValue } from '../../src/convert/typemap';
 
 function column(name: string, columnType: string, ordinal: number, extra: Partial<SourceColumn> = {}): SourceColumn {
   const dataType = /^\w+/.exec(columnType)![0];

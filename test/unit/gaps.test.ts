@@ -1,5 +1,5 @@
 import { EVIDENCE_MARGIN_MICROS, mysqlTimeToMicros, needsEvidence, planGaps, type Evidence, type GapInput, type GapPlan } from '../../src/pipeline/gaps';
-import type { StoredGap } from '../../src/target/postgres/checkpoint';
+import type { StoredGap } from '../../src/postgres/checkpoint';
 
 // ---------------------------------------------------------------- fixtures
 

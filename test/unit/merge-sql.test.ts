@@ -1,8 +1,8 @@
 import { TributaryError } from '../../src/errors';
 import type { SourceColumn, SourceTable } from '../../src/model';
-import { buildDeleteSql, buildUpsertSql } from '../../src/target/postgres/merge';
-import { createTableSql, mergeShapes, targetTableFor, type TargetTable, widerType } from '../../src/target/postgres/schema';
-import { createStageSql, OP_COLUMN, stageColumns, stageName } from '../../src/target/postgres/stage';
+import { buildDeleteSql, buildUpsertSql } from '../../src/postgres/merge';
+import { createTableSql, mergeShapes, targetTableFor, type TargetTable, widerType } from '../../src/postgres/schema';
+import { createStageSql, OP_COLUMN, stageColumns, stageName } from '../../src/postgres/stage';
 
 // ---------------------------------------------------------------- fixtures
 

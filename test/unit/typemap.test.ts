@@ -1,5 +1,5 @@
 import type { SourceColumn, SourceValue } from '../../src/model';
-import { encodeCopyValue, pgTypeFor, type EncodeResult } from '../../src/target/postgres/typemap';
+import { encodeCopyValue, pgTypeFor, type EncodeResult } from '../../src/convert/typemap';
 
 /** A SourceColumn as information_schema would describe it, from a column type like 'int(10) unsigned'. */
 function col(columnType: string, extra: Partial<SourceColumn> = {}): SourceColumn {

@@ -2,9 +2,9 @@
  * Checkpoint: Tributary's progress per (source, table) unit, kept in PostgreSQL next to the data so
  * that a batch and its watermark commit together or not at all.
  */
-import { TributaryError } from '../../errors';
-import type { SourceValue } from '../../model';
-import { sqlFile } from '../../sqlfiles';
+import { TributaryError } from '../errors';
+import type { SourceValue } from '../model';
+import { sqlFile } from '../sqlfiles';
 import { type PoolClient, targetQuery } from './connection';
 
 export interface UnitId {

@@ -5,9 +5,9 @@
  */
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import type { SourceConfig } from '../../config';
-import { mapDriverError } from '../../errors';
-import { tlsBase } from '../../tls';
+import type { SourceConfig } from '../config';
+import { mapDriverError } from '../errors';
+import { tlsBase } from '../tls';
 
 export type { Pool, PoolConnection };
 

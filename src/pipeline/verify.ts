@@ -17,10 +17,10 @@
  */
 import { TributaryError } from '../errors';
 import type { SourceRow, SourceValue } from '../model';
-import { type AppliedCounts, repairKeys } from '../pipeline/apply';
-import { describeKey, encodeKeyOnly, encodeRow, keyString, rowKey } from '../pipeline/rows';
-import { prepareRuntime, type Runtime, type Unit } from '../pipeline/runtime';
-import { fetchRows, streamSnapshotChunk } from '../source/mysql/changes';
+import { type AppliedCounts, repairKeys } from './apply';
+import { describeKey, encodeKeyOnly, encodeRow, keyString, rowKey } from '../convert/rows';
+import { prepareRuntime, type Runtime, type Unit } from './runtime';
+import { fetchRows, streamSnapshotChunk } from '../mysql/changes';
 import {
   analyzeSeenSql,
   chunkChecksumSql,
@@ -38,10 +38,10 @@ import {
   rememberKeysSql,
   rowsCopyColumns,
   targetKeyColumns,
-} from '../target/postgres/compare';
-import { connectTarget, inTransaction, type PoolClient, targetQuery } from '../target/postgres/connection';
-import type { MergeCounts } from '../target/postgres/merge';
-import { copyLines } from '../target/postgres/stage';
+} from '../postgres/compare';
+import { connectTarget, inTransaction, type PoolClient, targetQuery } from '../postgres/connection';
+import type { MergeCounts } from '../postgres/merge';
+import { copyLines } from '../postgres/stage';
 import { sqlFile } from '../sqlfiles';
 import { quotePg } from '../ident';
 

@@ -3,11 +3,11 @@
  * for gap expiry, the snapshot stream, and pruning of applied changelog rows.
  */
 import type { RowDataPacket } from 'mysql2/promise';
-import { mapDriverError, TributaryError } from '../../errors';
-import { quoteMysql } from '../../ident';
-import type { SourceRow, SourceTable, SourceValue } from '../../model';
-import { sqlFile } from '../../sqlfiles';
-import type { Evidence } from '../../pipeline/gaps';
+import { mapDriverError, TributaryError } from '../errors';
+import { quoteMysql } from '../ident';
+import type { SourceRow, SourceTable, SourceValue } from '../model';
+import { sqlFile } from '../sqlfiles';
+import type { Evidence } from '../pipeline/gaps';
 import { captureNames, keyColumns, newKeyColumn, oldKeyColumn } from './capture';
 import { exactTypeCast, type SourceHandle, sourceExecute, sourceQuery } from './connection';
 import { binaryColumnNames } from './introspect';

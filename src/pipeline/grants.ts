@@ -1,6 +1,6 @@
 /** `triggers print --grants`: the least privileges the DBA and the sync user need. */
 import type { TributaryConfig } from '../config';
-import { captureNames } from '../source/mysql/capture';
+import { captureNames } from '../mysql/capture';
 import { mysqlStringLiteral, quoteMysql, quotePg } from '../ident';
 
 export function grantStatements(config: TributaryConfig, sourceId?: string): string {

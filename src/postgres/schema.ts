@@ -1,10 +1,10 @@
 /** The merged target tables: their columns, key and creation. */
-import { TributaryError } from '../../errors';
-import { qualifiedPg, quotePg } from '../../ident';
-import type { ConflictPolicy } from '../../config';
-import type { SourceColumn, SourceTable } from '../../model';
+import { TributaryError } from '../errors';
+import { qualifiedPg, quotePg } from '../ident';
+import type { ConflictPolicy } from '../config';
+import type { SourceColumn, SourceTable } from '../model';
 import { type PoolClient, type TargetHandle, targetQuery } from './connection';
-import { pgTypeFor } from './typemap';
+import { pgTypeFor } from '../convert/typemap';
 
 /** Column stored in every target row: the id of the source the row came from. */
 export const SOURCE_COLUMN = '_source';

@@ -3,7 +3,7 @@
  * Every mapping must hold every source value exactly; values PostgreSQL has no equivalent for are
  * reported, never bent into something else.
  */
-import type { SourceColumn, SourceValue } from '../../model';
+import type { SourceColumn, SourceValue } from '../model';
 
 export type EncodeResult = { ok: true; text: string } | { ok: false; reason: string };
 

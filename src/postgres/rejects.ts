@@ -1,7 +1,7 @@
 /** tributary.rejects: values PostgreSQL could not take, per row and column. */
-import type { Reject } from '../../pipeline/rows';
-import { keyString } from '../../pipeline/rows';
-import { sqlFile } from '../../sqlfiles';
+import type { Reject } from '../convert/rows';
+import { keyString } from '../convert/rows';
+import { sqlFile } from '../sqlfiles';
 import type { UnitId } from './checkpoint';
 import { type PoolClient, targetQuery } from './connection';
 

@@ -1,7 +1,7 @@
 /** Reads the shape of the configured tables from a source's information_schema. */
 import type { RowDataPacket } from 'mysql2/promise';
-import type { SourceColumn, SourceTable } from '../../model';
-import { sqlFile } from '../../sqlfiles';
+import type { SourceColumn, SourceTable } from '../model';
+import { sqlFile } from '../sqlfiles';
 import { type SourceHandle, sourceQuery } from './connection';
 
 interface ColumnRow extends RowDataPacket {

@@ -7,7 +7,7 @@
  * source only deletes or updates rows it owns (_source), and takes over another source's row only as
  * its conflict policy allows.
  */
-import { quotePg } from '../../ident';
+import { quotePg } from '../ident';
 import { type PoolClient, targetQuery } from './connection';
 import { SOURCE_COLUMN, type TargetTable, targetKey } from './schema';
 import { KEY_COLUMN, OP_COLUMN } from './stage';

@@ -1,9 +1,9 @@
 /** Connections to the PostgreSQL target. */
 import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
-import type { PgEndpoint } from '../../config';
-import { mapDriverError } from '../../errors';
-import { tlsBase } from '../../tls';
+import type { PgEndpoint } from '../config';
+import { mapDriverError } from '../errors';
+import { tlsBase } from '../tls';
 
 export type { PoolClient };
 

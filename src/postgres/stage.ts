@@ -6,8 +6,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { from as copyFrom } from 'pg-copy-streams';
-import { mapDriverError } from '../../errors';
-import { quotePg } from '../../ident';
+import { mapDriverError } from '../errors';
+import { quotePg } from '../ident';
 import type { PoolClient } from './connection';
 import { SOURCE_COLUMN, type TargetTable } from './schema';
 

@@ -6,8 +6,8 @@
  * MySQL orders string keys by its collation, which is not PostgreSQL's, so a range in one is not the
  * same set of keys in the other.
  */
-import { quotePg } from '../../ident';
-import type { SourceValue } from '../../model';
+import { quotePg } from '../ident';
+import type { SourceValue } from '../model';
 import { SOURCE_COLUMN, type TargetColumn, type TargetTable } from './schema';
 
 /** Temp tables of one verify session, the names of their bookkeeping columns, and type casts. */

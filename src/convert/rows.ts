@@ -2,8 +2,8 @@
 import type { BadValuePolicy } from '../config';
 import { TributaryError } from '../errors';
 import type { SourceRow, SourceValue } from '../model';
-import type { TargetTable } from '../target/postgres/schema';
-import { encodeCopyValue, escapeCopy } from '../target/postgres/typemap';
+import type { TargetTable } from '../postgres/schema';
+import { encodeCopyValue, escapeCopy } from './typemap';
 
 /** A map key for a primary-key value list; Buffers by their bytes. */
 export function keyString(values: readonly SourceValue[]): string {

@@ -4,7 +4,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SQL_ROOT } from '../../sqlfiles';
+import { SQL_ROOT } from '../sqlfiles';
 import { type TargetHandle, connectTarget, inTransaction, targetQuery } from './connection';
 
 const MIGRATIONS_DIR = join(SQL_ROOT, 'postgres');

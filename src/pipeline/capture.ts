@@ -10,12 +10,12 @@ import {
   readCaptureState,
   uninstallCapture,
   uninstallScript,
-} from '../source/mysql/capture';
-import type { SourceHandle } from '../source/mysql/connection';
-import { introspectTables } from '../source/mysql/introspect';
-import type { Runtime } from '../pipeline/runtime';
-import { introspectSources } from '../pipeline/runtime';
-import { projectTable } from '../pipeline/projection';
+} from '../mysql/capture';
+import type { SourceHandle } from '../mysql/connection';
+import { introspectTables } from '../mysql/introspect';
+import type { Runtime } from './runtime';
+import { introspectSources } from './runtime';
+import { projectTable } from './projection';
 
 function selectedSources(runtime: Runtime, sourceId?: string): SourceHandle[] {
   return [...runtime.sources.values()].filter((s) => !sourceId || s.id === sourceId);

@@ -1,9 +1,9 @@
 /** `tributary status`: progress per unit from the checkpoints, pending work from the changelogs. */
-import { countPending } from '../source/mysql/changes';
-import { migrate } from '../target/postgres/migrate';
-import { targetQuery } from '../target/postgres/connection';
+import { countPending } from '../mysql/changes';
+import { migrate } from '../postgres/migrate';
+import { targetQuery } from '../postgres/connection';
 import { sqlFile } from '../sqlfiles';
-import type { Runtime } from '../pipeline/runtime';
+import type { Runtime } from './runtime';
 
 export interface UnitStatus {
   sourceId: string;

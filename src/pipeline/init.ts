@@ -6,10 +6,10 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { parseMysqlUrl, parsePgUrl, type SourceConfig } from '../config';
 import { ConfigError } from '../errors';
 import type { SourceTable } from '../model';
-import { closeSource, openSource, sourceQuery } from '../source/mysql/connection';
-import { introspectTables } from '../source/mysql/introspect';
+import { closeSource, openSource, sourceQuery } from '../mysql/connection';
+import { introspectTables } from '../mysql/introspect';
 import { sqlFile } from '../sqlfiles';
-import { pgTypeFor } from '../target/postgres/typemap';
+import { pgTypeFor } from '../convert/typemap';
 
 export interface InitOptions {
   sources: { id: string; url: string }[];

@@ -7,10 +7,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
-import { mapDriverError, TributaryError } from '../../errors';
-import { boundedName, mysqlStringLiteral, quoteMysql } from '../../ident';
-import type { SourceColumn, SourceTable } from '../../model';
-import { sqlFile } from '../../sqlfiles';
+import { mapDriverError, TributaryError } from '../errors';
+import { boundedName, mysqlStringLiteral, quoteMysql } from '../ident';
+import type { SourceColumn, SourceTable } from '../model';
+import { sqlFile } from '../sqlfiles';
 import { type SourceHandle, sourceExecute, sourceQuery } from './connection';
 import { introspectTables } from './introspect';
 

@@ -18,15 +18,15 @@ build: install
 	npm run build
 
 demo: build
-	node dist/demo/demo.js setup
+	node dist/cli/demo.js setup
 	$(DEMO) triggers install
 	$(DEMO) triggers status
-	node dist/demo/demo.js changes
+	node dist/cli/demo.js changes
 	$(DEMO) sync --once
-	node dist/demo/demo.js changes
+	node dist/cli/demo.js changes
 	$(DEMO) sync --once
 	$(DEMO) status
-	node dist/demo/demo.js check
+	node dist/cli/demo.js check
 
 test: build
 	npx jest --ci $(JEST_ARGS)

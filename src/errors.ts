@@ -22,18 +22,6 @@ export type ErrorCode =
   | 'TARGET_QUERY_FAILED'
   | 'INTERNAL';
 
-/** Process exit codes; documented in the README. Only the CLI uses them. */
-export const ExitCode = {
-  ok: 0,
-  unexpected: 1,
-  config: 2,
-  sourceUnreachable: 3,
-  targetUnreachable: 4,
-  drift: 5,
-  partialFailure: 6,
-  locked: 7,
-} as const;
-
 export class TributaryError extends Error {
   readonly code: ErrorCode;
   /** True when the same operation may succeed if simply tried again (deadlock, dropped connection...). */
@@ -51,29 +39,6 @@ export class ConfigError extends TributaryError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('CONFIG_INVALID', message, options);
     this.name = 'ConfigError';
-  }
-}
-
-export function exitCodeFor(error: unknown): number {
-  if (!(error instanceof TributaryError)) return ExitCode.unexpected;
-  switch (error.code) {
-    case 'CONFIG_INVALID':
-    case 'CONFIG_NOT_FOUND':
-    case 'SOURCE_TABLE_MISSING':
-    case 'SOURCE_TABLE_NO_KEY':
-    case 'SOURCE_SCHEMA_MISMATCH':
-    case 'TARGET_SCHEMA_MISMATCH':
-      return ExitCode.config;
-    case 'SOURCE_UNREACHABLE':
-      return ExitCode.sourceUnreachable;
-    case 'TARGET_UNREACHABLE':
-      return ExitCode.targetUnreachable;
-    case 'TRIGGER_DRIFT':
-    case 'CHANGELOG_MISSING':
-    case 'CHANGELOG_RESET':
-      return ExitCode.drift;
-    default:
-      return ExitCode.unexpected;
   }
 }
 

@@ -82,13 +82,24 @@ export async function installAll(runtime: Runtime, sourceId?: string): Promise<(
   return outcomes;
 }
 
-export async function uninstallAll(runtime: Runtime, sourceId?: string): Promise<{ sourceId: string; table: string }[]> {
-  const removed: { sourceId: string; table: string }[] = [];
+export interface UninstallOutcome {
+  sourceId: string;
+  table: string;
+  /** The triggers and changelog table that were there and are now dropped (empty: nothing was installed). */
+  removed: string[];
+}
+
+export async function uninstallAll(runtime: Runtime, sourceId?: string): Promise<UninstallOutcome[]> {
+  const outcomes: UninstallOutcome[] = [];
   for (const source of selectedSources(runtime, sourceId)) {
+    // Read first, so that a second uninstall says nothing was there rather than "removed" again.
+    const state = await readCaptureState(source, tableNames(runtime));
     for (const name of tableNames(runtime)) {
+      const names = captureNames(name);
+      const present = [...Object.values(names.triggers).filter((t) => state.triggers.has(t)), ...(state.changelogs.has(names.changelog) ? [names.changelog] : [])];
       await uninstallCapture(source, name);
-      removed.push({ sourceId: source.id, table: name });
+      outcomes.push({ sourceId: source.id, table: name, removed: present });
     }
   }
-  return removed;
+  return outcomes;
 }

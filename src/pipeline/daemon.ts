@@ -1,83 +1,73 @@
 /**
- * `tributary sync` as a daemon: a pass on every tick of the node-cron schedule. Ticks never overlap
- * (a tick that finds a pass running is skipped with a log line). SIGTERM/SIGINT let the current pass
- * finish, then release everything; a second signal exits at once.
+ * The long-running loops: `sync --follow` (pass after pass) and the daemon (a pass on every tick of
+ * the node-cron schedule). Both stop when their AbortSignal fires: the pass in progress ends at its
+ * next chunk or batch boundary with its progress committed, then the loop resolves. Who aborts (a
+ * signal handler in the CLI, a library caller) is not this module's business.
  */
 import { schedule } from 'node-cron';
 import type { PassResult } from './pass';
 import { runPass } from './pass';
 import type { Runtime } from './runtime';
 
-/** Resolves on the first SIGTERM/SIGINT; a second one exits the process at once. */
-function untilSignal(log: Runtime['logger'], onStop: () => void): Promise<void> {
+export interface LoopOptions {
+  /** Ends the loop: the current pass stops at its next chunk or batch boundary. */
+  signal: AbortSignal;
+  /** Called with every finished pass. */
+  onPass?: (result: PassResult) => void;
+}
+
+/** Resolves after ms, or at once when the signal fires. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
   return new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        log.warn('second signal; exiting now', { signal });
-        process.exit(130);
-      }
-      stopping = true;
-      log.info('stopping after the current pass', { signal });
-      onStop();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
       resolve();
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 }
 
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return pause(2 ** 31 - 1, signal);
+}
+
 /**
- * `sync --follow`: near-real-time. A new pass starts at once while the last one found a full batch
- * (more is waiting) or any changes (more are likely coming), otherwise after pollInterval.
+ * `sync --follow`: near-real-time. A new pass starts at once while the last one found changes (more
+ * are likely coming), otherwise after pollInterval.
  */
-export async function runFollow(runtime: Runtime, onPass: (result: PassResult) => void): Promise<void> {
+export async function runFollow(runtime: Runtime, { signal, onPass }: LoopOptions): Promise<void> {
   const log = runtime.logger;
-  let stopping = false;
-  let wake: (() => void) | null = null;
-  const stopped = untilSignal(log, () => {
-    stopping = true;
-    wake?.();
-  });
   runtime.longRunning = true;
   log.info('following changes', { pollIntervalMs: runtime.config.pollInterval, units: runtime.units.length });
-  while (!stopping) {
+  while (!signal.aborted) {
     let busy = false;
     try {
-      const result = await runPass(runtime);
-      onPass(result);
-      // Changes arrived during the last pass are likely followed by more: look again at once, and
-      // sleep only once a pass finds nothing.
+      const result = await runPass(runtime, { signal });
+      onPass?.(result);
       busy = result.units.some((u) => u.status === 'ok' && u.changes > 0);
     } catch (error) {
       log.error('pass failed', { error: error instanceof Error ? error.message : String(error) });
     }
-    if (busy || stopping) continue;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, runtime.config.pollInterval);
-      wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-    wake = null;
+    if (!busy) await pause(runtime.config.pollInterval, signal);
   }
-  await stopped;
 }
 
-export async function runDaemon(runtime: Runtime, onPass: (result: PassResult) => void): Promise<void> {
+/** The daemon: a pass on every schedule tick; a tick that finds a pass still running is skipped. */
+export async function runDaemon(runtime: Runtime, { signal, onPass }: LoopOptions): Promise<void> {
   const log = runtime.logger;
   let running: Promise<void> | null = null;
-  let stopping = false;
 
   const tick = (): void => {
-    if (stopping) return;
+    if (signal.aborted) return;
     if (running) {
       log.info('previous pass still running; tick skipped');
       return;
     }
-    running = runPass(runtime)
-      .then(onPass)
+    running = runPass(runtime, { signal })
+      .then((result) => onPass?.(result))
       .catch((error: unknown) => {
         log.error('pass failed', { error: error instanceof Error ? error.message : String(error) });
       })
@@ -90,10 +80,10 @@ export async function runDaemon(runtime: Runtime, onPass: (result: PassResult) =
   const task = schedule(runtime.config.schedule, tick, { name: 'tributary-sync' });
   log.info('daemon started', { schedule: runtime.config.schedule, units: runtime.units.length });
   tick();
-
-  await untilSignal(log, () => {
-    stopping = true;
-    void task.stop();
-  });
+  try {
+    await untilAborted(signal);
+  } finally {
+    await task.stop();
+  }
   await running;
 }

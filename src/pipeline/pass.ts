@@ -39,9 +39,21 @@ function memo<T>(make: (key: string) => Promise<T>): (key: string) => Promise<T>
   };
 }
 
-export async function runPass(runtime: Runtime, options: { units?: Unit[]; dryRun?: boolean } = {}): Promise<PassResult> {
+export interface PassOptions {
+  /** Only these units (default: every prepared unit). */
+  units?: Unit[];
+  /** Compute what the pass would apply inside a transaction that is rolled back. */
+  dryRun?: boolean;
+  /**
+   * Stops the pass early: each running unit ends at its next snapshot chunk or batch boundary with its
+   * progress committed (the next pass resumes there), and units not started yet are skipped.
+   */
+  signal?: AbortSignal;
+}
+
+export async function runPass(runtime: Runtime, options: PassOptions = {}): Promise<PassResult> {
   const startedAt = new Date();
-  let results = await runUnits(runtime, options.units ?? runtime.units, options.dryRun === true);
+  let results = await runUnits(runtime, options.units ?? runtime.units, options.dryRun === true, options.signal);
   // A source whose columns changed since the units were prepared: prepare again (evolving the target
   // tables) and run its units once more, now with their new shape.
   const changed = results.filter((r) => r.errorCode === 'SOURCE_SHAPE_CHANGED');
@@ -49,7 +61,7 @@ export async function runPass(runtime: Runtime, options: { units?: Unit[]; dryRu
     runtime.logger.info('source table columns changed; preparing target tables again', { sources: [...new Set(changed.map((r) => r.sourceId))] });
     await prepareRuntime(runtime);
     const again = runtime.units.filter((u) => changed.some((r) => r.sourceId === u.source.id && r.table === u.sourceTable.name));
-    const rerun = await runUnits(runtime, again, options.dryRun === true);
+    const rerun = await runUnits(runtime, again, options.dryRun === true, options.signal);
     results = results.map((r) => rerun.find((x) => x.sourceId === r.sourceId && x.table === r.table) ?? r);
   }
   if (!options.dryRun) await recordPass(runtime, results);
@@ -62,7 +74,7 @@ export async function runPass(runtime: Runtime, options: { units?: Unit[]; dryRu
   };
 }
 
-async function runUnits(runtime: Runtime, units: readonly Unit[], dryRun: boolean): Promise<UnitResult[]> {
+async function runUnits(runtime: Runtime, units: readonly Unit[], dryRun: boolean, signal: AbortSignal | undefined): Promise<UnitResult[]> {
   const tableNames = runtime.config.tables.map((t) => t.name);
   const services = {
     captureState: memo<CaptureState>(async (sourceId) => {
@@ -72,6 +84,7 @@ async function runUnits(runtime: Runtime, units: readonly Unit[], dryRun: boolea
     }),
     evidence: memo<Evidence>((sourceId) => readEvidence(runtime.sources.get(sourceId)!)),
     dryRun,
+    ...(signal ? { signal } : {}),
   };
   // Source by source, so that only a few sources' connections are open at any time.
   const order = new Map([...runtime.sources.keys()].map((id, index) => [id, index]));
@@ -81,8 +94,14 @@ async function runUnits(runtime: Runtime, units: readonly Unit[], dryRun: boolea
   const results = await Promise.all(
     sorted.map((unit) => {
       const highWater = idle.get(unit);
-      if (highWater !== undefined) return Promise.resolve({ ...emptyResult(unit), highWater });
-      return limit(() => usingSource(runtime, unit.source, () => syncWithRetry(runtime, unit, services)));
+      if (highWater !== undefined) {
+        runtime.logger.debug('unit idle: nothing to apply', { source: unit.source.id, table: unit.sourceTable.name, highWater });
+        return Promise.resolve({ ...emptyResult(unit), highWater });
+      }
+      return limit(() => {
+        if (signal?.aborted) return Promise.resolve({ ...emptyResult(unit), status: 'skipped' as const, reason: 'stopped before this unit started' });
+        return usingSource(runtime, unit.source, () => syncWithRetry(runtime, unit, services));
+      });
     }),
   );
   // Results in configuration order, whatever order the units ran in.
@@ -158,7 +177,7 @@ async function syncWithRetry(runtime: Runtime, unit: Unit, services: Parameters<
     } catch (error) {
       const transient = error instanceof TributaryError && error.transient;
       const message = error instanceof Error ? error.message : String(error);
-      if (transient && attempt < RETRY_DELAYS_MS.length) {
+      if (transient && attempt < RETRY_DELAYS_MS.length && !services.signal?.aborted) {
         log.warn('unit failed with a transient error; retrying', { error: message, attempt: attempt + 1, delayMs: RETRY_DELAYS_MS[attempt] });
         await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt]));
         continue;

@@ -24,7 +24,8 @@ export interface SnapshotOutcome {
   rejects: Reject[];
 }
 
-export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolClient, checkpoint: Checkpoint): Promise<SnapshotOutcome> {
+/** A signal that fires ends the snapshot after the chunk in progress, which is committed as usual. */
+export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolClient, checkpoint: Checkpoint, signal?: AbortSignal): Promise<SnapshotOutcome> {
   const { target } = runtime;
   const sourceId = unit.source.id;
   const table = unit.target;
@@ -109,6 +110,10 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
     });
     if (rows < chunkSize) break;
     after = last;
+    if (signal?.aborted) {
+      log.info('snapshot stopped; the next run resumes it from here', { done });
+      return { rows: total, rejects: allRejects };
+    }
   }
   log.info('snapshot done', { rows: total, ms: Date.now() - started });
   return { rows: total, rejects: allRejects };

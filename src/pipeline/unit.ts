@@ -63,6 +63,8 @@ export interface PassServices {
   evidence: (sourceId: string) => Promise<Evidence>;
   /** Compute what the pass would do, inside a transaction that is rolled back; prune nothing. */
   dryRun: boolean;
+  /** Once aborted, the unit stops at its next snapshot chunk or batch boundary, progress committed. */
+  signal?: AbortSignal;
 }
 
 // Pruning by age costs a query; once a minute per unit is plenty, and keeps idle passes cheap.
@@ -155,7 +157,9 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
         result.snapshotRows = await estimateRows(unit.source, tableName);
         return { ...result, reason: `${checkpoint.snapshotMode === 'refresh' ? 'refresh' : 'snapshot'} pending (row count estimated)`, ms: Date.now() - started };
       }
-      if (checkpoint.snapshotState !== 'done') noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint));
+      if (checkpoint.snapshotState !== 'done') noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint, services.signal));
+      // A snapshot cut short by a stop is resumed by the next pass; changes wait until it is done.
+      if (services.signal?.aborted) return { ...result, reason: 'stopped; the next run resumes here', ms: Date.now() - started };
 
       let gaps = await loadGaps(client, where, id, config.gaps.recheckSeconds);
       const key = unitKey(unit.source.id, tableName);
@@ -170,6 +174,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
 
       let highWater = checkpoint.highWater;
       for (;;) {
+        if (services.signal?.aborted) break;
         const batchStarted = Date.now();
         let batch;
         try {
@@ -183,11 +188,12 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
         } catch (error) {
           if (!(error instanceof TributaryError) || error.code !== 'CHANGELOG_RESET' || services.dryRun) throw error;
           checkpoint = await restart(client, runtime, unit, token, error.message);
-          noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint));
+          noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint, services.signal));
           highWater = 0;
           gaps = [];
           continue;
         }
+        log.debug('batch read', { afterChangeId: highWater, changes: batch.changes.length, gapsWatched: gaps.length, ms: Date.now() - batchStarted });
         if (isEmptyBatch(batch)) break;
         if (result.batches === 0) result.lagSeconds = batch.lagSeconds;
         const counts = await applyBatch(unit, client, where, batch);
@@ -204,7 +210,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
         if (batch.plan.late.length > 0) log.warn('changes arrived after their gap had expired; applied', { changeIds: batch.plan.late });
         if (batch.plan.expired.length > 0) log.info('gaps expired: their transactions ended without committing', { changeIds: batch.plan.expired.slice(0, 20), count: batch.plan.expired.length });
         result.batchMs.push(Date.now() - batchStarted);
-        log.info('batch applied', {
+        log.info(services.dryRun ? 'batch would apply (dry run, rolled back)' : 'batch applied', {
           batch: result.batches,
           rows: batch.changes.length,
           inserted: counts.inserted,

@@ -48,8 +48,8 @@ import { quotePg } from '../ident';
 export interface VerifyOptions {
   /** Only this source. */
   sourceId?: string;
-  /** Only this table (its name in the sources, as configured). */
-  table?: string;
+  /** Only these tables (their names in the sources, as configured); one name or several. */
+  table?: string | readonly string[];
   /** Re-copy the differing keys from the source, then verify the unit again. */
   repair?: boolean;
   /** Source rows per chunk (one COPY and comparison each); default 10,000. */
@@ -108,13 +108,16 @@ export async function verify(runtime: Runtime, options: VerifyOptions = {}): Pro
   if (options.sourceId !== undefined && !runtime.sources.has(options.sourceId)) {
     throw new TributaryError('CONFIG_INVALID', `--source ${options.sourceId}: no such source in the configuration (sources: ${[...runtime.sources.keys()].join(', ')})`);
   }
-  if (options.table !== undefined && !runtime.config.tables.some((t) => t.name === options.table)) {
-    throw new TributaryError('CONFIG_INVALID', `--table ${options.table}: no such table in the configuration (tables: ${runtime.config.tables.map((t) => t.name).join(', ')})`);
+  const tables = options.table === undefined ? undefined : typeof options.table === 'string' ? [options.table] : [...options.table];
+  for (const table of tables ?? []) {
+    if (!runtime.config.tables.some((t) => t.name === table)) {
+      throw new TributaryError('CONFIG_INVALID', `--table ${table}: no such table in the configuration (tables: ${runtime.config.tables.map((t) => t.name).join(', ')})`);
+    }
   }
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) throw new TributaryError('CONFIG_INVALID', `verify chunk size must be a positive integer, got ${chunkSize}`);
   const units = runtime.units.length > 0 ? runtime.units : await prepareRuntime(runtime);
-  const selected = units.filter((u) => (options.sourceId === undefined || u.source.id === options.sourceId) && (options.table === undefined || u.sourceTable.name === options.table));
+  const selected = units.filter((u) => (options.sourceId === undefined || u.source.id === options.sourceId) && (tables === undefined || tables.includes(u.sourceTable.name)));
   // One unit at a time: each holds a target connection for its temp tables, and a repair takes a second.
   const results: VerifyResult[] = [];
   for (const unit of selected) results.push(await verifyUnit(runtime, unit, chunkSize, options.repair === true));

@@ -108,7 +108,7 @@ describe('daemon', () => {
     }
     const stopped = await daemon.exited;
     expect(stopped.code).toBe(0);
-    expect(stopped.stderr).toContain('stopping after the current pass');
+    expect(stopped.stderr).toContain('stopping after the current chunk or batch');
   });
 });
 

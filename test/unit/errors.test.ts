@@ -1,4 +1,5 @@
-import { ConfigError, ExitCode, exitCodeFor, isConnectionFailure, mapDriverError, redactSecrets, TributaryError, type ErrorCode, type ErrorSite } from '../../src/errors';
+import { ConfigError, isConnectionFailure, mapDriverError, redactSecrets, TributaryError, type ErrorCode, type ErrorSite } from '../../src/errors';
+import { ExitCode, exitCodeFor } from '../../src/cli/exit-codes';
 
 const SOURCE: ErrorSite = { side: 'source', where: 'source eu (127.0.0.1:3306)', doing: 'reading changes of orders' };
 const TARGET: ErrorSite = { side: 'target', where: 'target (127.0.0.1:5432/warehouse)' };

@@ -3,9 +3,9 @@
  * database on the local PostgreSQL, some rows and some changes. Steps are separate so the Makefile can
  * run the real `tributary` command between them.
  *
- *   node dist/demo/demo.js setup    drop and create the demo databases with rows
- *   node dist/demo/demo.js changes  write inserts, updates, deletes and a key change on both shards
- *   node dist/demo/demo.js check    compare every source row with PostgreSQL; exit 1 on a difference
+ *   node dist/cli/demo.js setup    drop and create the demo databases with rows
+ *   node dist/cli/demo.js changes  write inserts, updates, deletes and a key change on both shards
+ *   node dist/cli/demo.js check    compare every source row with PostgreSQL; exit 1 on a difference
  */
 import mysql from 'mysql2/promise';
 import pg from 'pg';

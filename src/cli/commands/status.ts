@@ -1,0 +1,36 @@
+/** `tributary status`: per source and table, where the sync stands. */
+import type { Command } from 'commander';
+import { unitStatuses } from '../../pipeline/status';
+import { withRuntime } from '../context';
+import { ExitCode } from '../exit-codes';
+import { ago, outputTable } from '../format';
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('per source and table: snapshot, applied change id, pending changes, lag, last pass')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) =>
+      withRuntime(program, async (runtime) => {
+        const statuses = await unitStatuses(runtime);
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(statuses, null, 2) + '\n');
+          return ExitCode.ok;
+        }
+        const rows = statuses.map((s) => [
+          s.sourceId,
+          s.table,
+          s.target,
+          s.snapshot,
+          s.appliedThrough,
+          s.pending ?? 'unknown',
+          s.lagSeconds === null ? 'unknown' : s.lagSeconds.toFixed(1),
+          s.openGaps,
+          ago(s.lastPassAt),
+          s.lastError ?? '',
+        ]);
+        process.stdout.write(outputTable(['source', 'table', 'target', 'snapshot', 'applied id', 'pending', 'lag s', 'gaps', 'last pass', 'last error'], rows) + '\n');
+        return ExitCode.ok;
+      }),
+    );
+}

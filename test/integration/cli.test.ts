@@ -181,3 +181,123 @@ test('status prints one line per source and table', async () => {
   expect(run.stdout).toMatch(/^a\s+items\s+items\s+done/m);
   expect(run.stdout).toMatch(/^b\s+items\s+items\s+done/m);
 });
+
+describe('command line details', () => {
+  test('--version prints the package version', async () => {
+    const run = await runCli(['--version']);
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim()).toBe(require('../../package.json').version);
+  });
+
+  test('--log-level bogus is refused with exit 2, naming the allowed levels', async () => {
+    const run = await runCli(['--log-level', 'bogus', '--config', s.configFile(['items']), 'status']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/'bogus' is invalid.*error, warn, info, debug/);
+  });
+
+  test('--log-level debug adds debug lines (batch reads, idle units); the default level does not', async () => {
+    const config = s.configFile(['items']);
+    expect((await runCli(['--config', config, 'triggers', 'install'])).code).toBe(0);
+    await s.mysqlExec('a', "INSERT INTO items VALUES (9101, 'debug', 1)");
+    const debug = await runCli(['--log-level', 'debug', '--config', config, 'sync', '--once']);
+    expect(debug.code).toBe(0);
+    expect(debug.stderr).toMatch(/"level":"debug".*"message":"batch read"|"message":"batch read".*"level":"debug"/);
+    await s.mysqlExec('a', "INSERT INTO items VALUES (9102, 'info', 1)");
+    const info = await runCli(['--config', config, 'sync', '--once']);
+    expect(info.code).toBe(0);
+    expect(info.stderr).not.toContain('"level":"debug"');
+    const idle = await runCli(['--log-level', 'debug', '--config', config, 'sync', '--once']);
+    expect(idle.stderr).toContain('unit idle: nothing to apply');
+  });
+
+  test('sync --json without --once is refused before connecting (exit 2)', async () => {
+    const run = await runCli(['--config', s.configFile(['items']), 'sync', '--json']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--json prints the report of one pass: use it with --once or --dry-run');
+  });
+
+  test('sync --dry-run says "batch would apply", never "batch applied"', async () => {
+    const config = s.configFile(['items']);
+    expect((await runCli(['--config', config, 'triggers', 'install'])).code).toBe(0);
+    expect((await runCli(['--config', config, 'sync', '--once'])).code).toBe(0);
+    await s.mysqlExec('b', "INSERT INTO items VALUES (9201, 'dry', 1)");
+    const dry = await runCli(['--config', config, 'sync', '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stderr).toContain('batch would apply');
+    expect(dry.stderr).not.toContain('batch applied');
+    expect(await s.pgRows('SELECT 1 FROM items WHERE id = 9201')).toEqual([]);
+  });
+
+  test('verify --table a --table b checks both tables', async () => {
+    for (const id of s.sourceIds) await s.mysqlExec(id, 'CREATE TABLE others (id INT PRIMARY KEY, v INT)');
+    await s.mysqlExec('a', 'INSERT INTO others VALUES (1, 1)');
+    const config = s.configFile(['items', 'others']);
+    expect((await runCli(['--config', config, 'triggers', 'install'])).code).toBe(0);
+    expect((await runCli(['--config', config, 'sync', '--once'])).code).toBe(0);
+    const run = await runCli(['--config', config, 'verify', '--table', 'items', '--table', 'others', '--json']);
+    expect(run.code).toBe(0);
+    const checked = (JSON.parse(run.stdout) as { sourceId: string; table: string }[]).map((r) => `${r.sourceId}.${r.table}`).sort();
+    expect(checked).toEqual(['a.items', 'a.others', 'b.items', 'b.others']);
+  });
+
+  test('a second triggers uninstall reports "not installed", not "removed" again', async () => {
+    for (const id of s.sourceIds) await s.mysqlExec(id, 'CREATE TABLE gone (id INT PRIMARY KEY)');
+    const config = s.configFile(['gone']);
+    expect((await runCli(['--config', config, 'triggers', 'install'])).code).toBe(0);
+    const first = await runCli(['--config', config, 'triggers', 'uninstall']);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^a\s+gone\s+removed\s+.*tributary_log_gone/m);
+    const second = await runCli(['--config', config, 'triggers', 'uninstall']);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/^a\s+gone\s+not installed/m);
+    expect(second.stdout).toMatch(/^b\s+gone\s+not installed/m);
+    expect(second.stdout).not.toContain('removed');
+  });
+});
+
+describe('prompt stop', () => {
+  // Enough rows for hundreds of 100-row chunks: a stop must not wait for the rest.
+  const ROWS = 50_000;
+  const digits = '(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)';
+
+  test('SIGTERM mid-snapshot stops at a chunk boundary with exit 0; SIGTERM+SIGINT exits 130; the next run finishes and matches', async () => {
+    for (const id of s.sourceIds) await s.mysqlExec(id, 'CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(40))');
+    await s.mysqlExec(
+      'a',
+      `INSERT INTO big SELECT 1 + a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d, CONCAT('row ', a.d, b.d, c.d)
+       FROM ${digits} a, ${digits} b, ${digits} c, ${digits} e, ${digits} f WHERE a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d < ${ROWS}`,
+    );
+    const config = s.configFile(['big'], 'snapshotChunkSize: 100');
+    expect((await runCli(['--config', config, 'triggers', 'install'])).code).toBe(0);
+    const snapshotted = async (): Promise<number> => Number((await s.pgRows("SELECT count(*) AS n FROM big WHERE _source = 'a'"))[0]!.n);
+
+    // Two different signals (same ones could merge into one delivery): the second exits at once.
+    const hurried = startCli(['--config', config, 'sync', '--once']);
+    expect(await eventually(async () => hurried.output().includes('snapshot progress'), 300, 50)).toBe(true);
+    hurried.child.kill('SIGTERM');
+    hurried.child.kill('SIGINT');
+    const killed = await hurried.exited;
+    expect(killed.code).toBe(130);
+    expect(killed.stderr).toContain('second signal; exiting now');
+    expect(await snapshotted()).toBeLessThan(ROWS);
+
+    // A change while the snapshot is half done: the resumed snapshot and the changelog carry it.
+    await s.mysqlExec('a', "UPDATE big SET pad = 'changed mid-snapshot' WHERE id IN (5, 49000)");
+    await s.mysqlExec('a', 'DELETE FROM big WHERE id IN (7, 48000)');
+
+    const stopped = startCli(['--config', config, 'sync', '--once']);
+    expect(await eventually(async () => (stopped.output().match(/snapshot progress/g) ?? []).length >= 1, 300, 50)).toBe(true);
+    stopped.child.kill('SIGTERM');
+    const run = await stopped.exited;
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('snapshot stopped; the next run resumes it from here');
+    expect(run.stderr).not.toContain('snapshot done');
+    expect(await snapshotted()).toBeLessThan(ROWS);
+
+    const rest = await runCli(['--config', config, 'sync', '--once']);
+    expect(rest.code).toBe(0);
+    const { source, target } = await compareTable(s, 'big', ['id', 'pad']);
+    expect(target).toEqual(source);
+    expect(target).toHaveLength(ROWS - 2);
+  });
+});

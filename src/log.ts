@@ -4,9 +4,11 @@
  * passes through redactSecrets, so a credential-bearing URL never reaches a log.
  */
 import winston from 'winston';
+// By name, so that the shipped declarations need no default import (no esModuleInterop for users).
+import type { Logger as WinstonLogger } from 'winston';
 import { redactSecrets } from './errors';
 
-export type Logger = winston.Logger;
+export type Logger = WinstonLogger;
 export type LogFormat = 'json' | 'pretty';
 
 const redact = winston.format((info) => {

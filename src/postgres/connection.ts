@@ -1,6 +1,7 @@
 /** Connections to the PostgreSQL target. */
 import pg from 'pg';
-import type { PoolClient, QueryResultRow } from 'pg';
+// Types by name, so that the shipped declarations need no default import (no esModuleInterop for users).
+import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import type { PgEndpoint } from '../config';
 import { mapDriverError } from '../errors';
 import { tlsBase } from '../tls';
@@ -11,7 +12,7 @@ export interface TargetHandle {
   /** "target (127.0.0.1:5432/warehouse)", safe to log. */
   where: string;
   schema: string;
-  pool: pg.Pool;
+  pool: Pool;
 }
 
 export function openTarget(endpoint: PgEndpoint, schema: string, max: number): TargetHandle {
@@ -59,12 +60,12 @@ export async function connectTarget(handle: TargetHandle, doing: string): Promis
 }
 
 export async function targetQuery<T extends QueryResultRow = QueryResultRow>(
-  db: pg.Pool | PoolClient,
+  db: Pool | PoolClient,
   where: string,
   doing: string,
   sql: string,
   params: unknown[] = [],
-): Promise<pg.QueryResult<T>> {
+): Promise<QueryResult<T>> {
   try {
     return await db.query<T>(sql, params);
   } catch (error) {

@@ -73,6 +73,8 @@ export interface TableConfig {
   newestBy?: string;
   /** conflict priority: source ids, highest priority first. */
   priority?: readonly string[];
+  /** The changelog table's name in the source (default tributary_log_<name>); triggers are then <changelog>_ins|upd|del. */
+  changelog?: string;
 }
 
 export type ConflictPolicy = 'error' | 'newest' | 'priority';
@@ -109,6 +111,14 @@ export interface TributaryConfig {
   alerts: { maxPendingChanges: number };
   /** Applied changelog rows are kept this long before they are deleted. Default 0. */
   retention: { seconds: number };
+  /** This target's name among the consumers of a source's changelogs; default derived from the target. */
+  consumer?: string;
+  consumers: {
+    /** A consumer unseen this long stops holding back pruning (and snapshots again if it returns). Default 259200 (3 days). */
+    staleAfterSeconds: number;
+    /** The consumer registry table in each source. Default tributary_consumers. */
+    table: string;
+  };
 }
 
 const DEFAULT_CONFIG_FILE = 'config/tributary.yml';
@@ -486,8 +496,9 @@ const tableSchema = z.preprocess(
       conflict: z.enum(['error', 'newest', 'priority'], { error: 'must be error, newest or priority' }).default('error'),
       newestBy: tableName.optional(),
       priority: z.array(sourceId, { error: 'expected a list of source ids' }).min(1, { error: 'must list at least one source id' }).optional(),
+      changelog: tableName.optional(),
     },
-    'a table name or a mapping with name (and optional target, onBadValue, key, columns, rename, where, keyIncludesSource, conflict, newestBy, priority)',
+    'a table name or a mapping with name (and optional target, onBadValue, key, columns, rename, where, keyIncludesSource, conflict, newestBy, priority, changelog)',
   ).superRefine((table, ctx) => {
     const problem = (path: string, message: string): void => void ctx.addIssue({ code: 'custom', path: [path], message });
     if (table.keyIncludesSource && table.conflict !== 'error') problem('conflict', 'only applies with keyIncludesSource: false (with the source in the key, sources never collide)');
@@ -528,6 +539,11 @@ const configSchema = strictMapping(
     health: strictMapping({ maxLagSeconds: integerIn(1, MAX_GAP_SECONDS).default(300) }, 'a mapping with maxLagSeconds').prefault({}),
     alerts: strictMapping({ maxPendingChanges: integerIn(1, 1_000_000_000).default(1_000_000) }, 'a mapping with maxPendingChanges').prefault({}),
     retention: strictMapping({ seconds: integerIn(0, MAX_GAP_SECONDS).default(0) }, 'a mapping with seconds').prefault({}),
+    consumer: z.string().trim().min(1, { error: 'must not be empty' }).max(191, { error: 'must be at most 191 characters' }).optional(),
+    consumers: strictMapping(
+      { staleAfterSeconds: integerIn(3600, 366 * 24 * 3600).default(3 * 24 * 3600), table: tableName.default('tributary_consumers') },
+      'a mapping with staleAfterSeconds or table',
+    ).prefault({}),
   },
   'a mapping of settings',
 );
@@ -838,6 +854,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, configPath
       conflict: table.conflict,
       ...(table.newestBy ? { newestBy: table.newestBy } : {}),
       ...(table.priority ? { priority: table.priority } : {}),
+      ...(table.changelog ? { changelog: table.changelog } : {}),
     })),
     schedule: settings.schedule,
     batchSize: settings.batchSize,
@@ -853,6 +870,8 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, configPath
     health: { maxLagSeconds: settings.health.maxLagSeconds },
     alerts: { maxPendingChanges: settings.alerts.maxPendingChanges },
     retention: { seconds: settings.retention.seconds },
+    ...(settings.consumer ? { consumer: settings.consumer } : {}),
+    consumers: { staleAfterSeconds: settings.consumers.staleAfterSeconds, table: settings.consumers.table },
   };
   return deepFreeze(config);
 }

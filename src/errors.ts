@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'SOURCE_SHAPE_CHANGED'
   | 'TARGET_SCHEMA_MISMATCH'
   | 'TRIGGER_DRIFT'
+  /** A name capture needs is taken by an object Tributary did not create. */
+  | 'NAME_TAKEN'
   | 'CHANGELOG_MISSING'
   | 'CHANGELOG_RESET'
   | 'CHECKPOINT_CONFLICT'

@@ -18,7 +18,7 @@
 import { join } from 'node:path';
 import { loadConfig as loadConfigFile, parseConfig, type TributaryConfig } from './config';
 import { type Logger, silentLogger } from './log';
-import { captureStatus as captureStatusOf, installAll, printCapture as printCaptureOf, printUninstall, uninstallAll } from './pipeline/capture';
+import { captureStatus as captureStatusOf, forgetConsumerEverywhere, installAll, printCapture as printCaptureOf, printUninstall, uninstallAll } from './pipeline/capture';
 import type { PrintedScript, TableCaptureStatus, UninstallOutcome } from './pipeline/capture';
 import { type LoopOptions, runDaemon as daemonLoop, runFollow as followLoop } from './pipeline/daemon';
 import { type PassOptions, type PassResult, runPass as corePass } from './pipeline/pass';
@@ -133,9 +133,9 @@ export function printCapture(runtime: Runtime, options: { sourceId?: string } = 
   return printCaptureOf(runtime, options.sourceId);
 }
 
-/** The DDL that removes capture, per source (`triggers print --uninstall`). */
-export function printUninstallCapture(runtime: Runtime, options: { sourceId?: string } = {}): PrintedScript[] {
-  return printUninstall(runtime, options.sourceId);
+/** The DDL that removes capture Tributary created, per source (`triggers print --uninstall`). */
+export function printUninstallCapture(runtime: Runtime, options: { sourceId?: string; table?: string } = {}): Promise<PrintedScript[]> {
+  return printUninstall(runtime, options.sourceId, options.table);
 }
 
 /** Creates what is missing and upgrades what differs (`triggers install`). */
@@ -148,7 +148,16 @@ export function captureStatus(runtime: Runtime, options: { sourceId?: string } =
   return captureStatusOf(runtime, options.sourceId);
 }
 
-/** Drops triggers and changelog tables; pending changes are lost (`triggers uninstall`). */
-export function uninstallCapture(runtime: Runtime, options: { sourceId?: string } = {}): Promise<UninstallOutcome[]> {
-  return uninstallAll(runtime, options.sourceId);
+/**
+ * Drops the triggers and changelog tables Tributary created; pending changes are lost (`triggers
+ * uninstall`). `table` removes one table's capture, configured or not; `force` also while other
+ * targets still read it.
+ */
+export function uninstallCapture(runtime: Runtime, options: { sourceId?: string; table?: string; force?: boolean } = {}): Promise<UninstallOutcome[]> {
+  return uninstallAll(runtime, options);
+}
+
+/** A target that is gone stops holding changelog rows back (`triggers forget-consumer`). */
+export function forgetConsumer(runtime: Runtime, name: string, options: { sourceId?: string } = {}): Promise<{ sourceId: string; registrations: number }[]> {
+  return forgetConsumerEverywhere(runtime, name, options.sourceId);
 }

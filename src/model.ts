@@ -33,6 +33,8 @@ export interface SourceTable {
   key: string[];
   /** A MySQL boolean expression limiting which rows are synced (table setting `where`). */
   filter?: string;
+  /** The changelog's name when configured (table setting `changelog`); else derived from the name. */
+  changelog?: string;
 }
 
 /**

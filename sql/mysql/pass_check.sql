@@ -1,10 +1,11 @@
--- Once per source per pass, in one round trip: Tributary's triggers, which configured tables and
--- changelogs exist (with the changelog's install token in its comment), and a digest of each
--- table's columns (an ALTER TABLE changes it).
+-- Once per source per pass, in one round trip: the triggers under Tributary's names (tributary_*, and
+-- the names derived from configured changelog names), which configured tables and changelogs exist
+-- (with the changelog's comment, which carries Tributary's marker and install token), and a digest of
+-- each table's columns (an ALTER TABLE changes it).
 SELECT 'trigger' AS kind, TRIGGER_NAME AS name, EVENT_MANIPULATION AS a, ACTION_TIMING AS b,
        EVENT_OBJECT_TABLE AS c, ACTION_STATEMENT AS d
 FROM information_schema.TRIGGERS
-WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE 'tributary\_%'
+WHERE TRIGGER_SCHEMA = DATABASE() AND (TRIGGER_NAME LIKE 'tributary\_%' OR TRIGGER_NAME IN (?))
 UNION ALL
 SELECT 'table', TABLE_NAME, TABLE_COMMENT, NULL, NULL, NULL
 FROM information_schema.TABLES

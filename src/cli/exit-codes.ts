@@ -25,6 +25,7 @@ export function exitCodeFor(error: unknown): number {
     case 'SOURCE_TABLE_NO_KEY':
     case 'SOURCE_SCHEMA_MISMATCH':
     case 'TARGET_SCHEMA_MISMATCH':
+    case 'NAME_TAKEN':
       return ExitCode.config;
     case 'SOURCE_UNREACHABLE':
       return ExitCode.sourceUnreachable;

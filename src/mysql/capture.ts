@@ -19,16 +19,32 @@ export interface CaptureNames {
   triggers: Record<TriggerEvent, string>;
 }
 
+/** What capture is named after: a table, and its configured changelog name if it has one. */
+export interface CaptureSubject {
+  readonly name: string;
+  /** Table setting `changelog`: the changelog's name when the default is taken. */
+  readonly changelog?: string | undefined;
+}
+
 export type TriggerEvent = 'INSERT' | 'UPDATE' | 'DELETE';
-const EVENTS: TriggerEvent[] = ['INSERT', 'UPDATE', 'DELETE'];
+export const EVENTS: TriggerEvent[] = ['INSERT', 'UPDATE', 'DELETE'];
 const EVENT_SUFFIX: Record<TriggerEvent, string> = { INSERT: '_ins', UPDATE: '_upd', DELETE: '_del' };
 const EVENT_OP: Record<TriggerEvent, string> = { INSERT: 'I', UPDATE: 'U', DELETE: 'D' };
 
-export function captureNames(table: string): CaptureNames {
+/**
+ * The changelog and trigger names of a table: tributary_log_<table> and tributary_<table>_ins|upd|del,
+ * or, when the table's changelog is named in the configuration, that name and <changelog>_ins|upd|del
+ * (one setting moves every name away from objects that already exist).
+ */
+export function captureNames(table: string, changelog?: string): CaptureNames {
   const triggers = {} as Record<TriggerEvent, string>;
-  for (const event of EVENTS) triggers[event] = boundedName('tributary_', table, EVENT_SUFFIX[event]);
-  return { changelog: boundedName('tributary_log_', table), triggers };
+  for (const event of EVENTS) triggers[event] = changelog ? boundedName('', changelog, EVENT_SUFFIX[event]) : boundedName('tributary_', table, EVENT_SUFFIX[event]);
+  return { changelog: changelog ?? boundedName('tributary_log_', table), triggers };
 }
+
+export const namesOf = (subject: CaptureSubject): CaptureNames => captureNames(subject.name, subject.changelog);
+
+const subjectOf = (subject: string | CaptureSubject): CaptureSubject => (typeof subject === 'string' ? { name: subject } : subject);
 
 /** Changelog columns holding key part i (1-based) before and after the change. */
 export const oldKeyColumn = (i: number): string => `old_k${i}`;
@@ -54,31 +70,82 @@ export function keyColumns(table: SourceTable): SourceColumn[] {
   });
 }
 
-// The token comes first in the comment, before the table name, so no table name can imitate it.
-const TOKEN_PATTERN = /^tributary changelog token ([0-9a-f]{16});/;
+// ---------------------------------------------------------------------------------------------------
+// Ownership markers. Tributary alters, replaces or drops only what carries its marker: a changelog's
+// table comment, and a trigger body that writes into such a changelog. A name alone proves nothing.
+// ---------------------------------------------------------------------------------------------------
+
+const CHANGELOG_MARKER = 'tributary:changelog:v1';
+// The table name is the one JSON string of the comment, so no table name can imitate a token.
+const MARKER_PATTERN = /^tributary:changelog:v1 token=([0-9a-f]{16}) table=("(?:[^"\\]|\\.)*")(?:;|$)/;
+// Versions before the marker wrote exactly this comment; such changelogs are ours too.
+const LEGACY_PATTERN = /^tributary changelog token ([0-9a-f]{16}); changes of (.*); rows are deleted once applied, never truncate$/s;
+
+export interface ChangelogMarker {
+  /** Changes when the changelog is recreated or capture was repaired. */
+  token: string;
+  /** The source table whose changes it holds. */
+  table: string;
+  /** Written by a version before the marker (upgraded by `triggers install`). */
+  legacy: boolean;
+}
+
+/** Tributary's marker in a table comment, or null when the table is not a Tributary changelog. */
+export function readChangelogMarker(comment: string | null | undefined): ChangelogMarker | null {
+  const text = comment ?? '';
+  const current = MARKER_PATTERN.exec(text);
+  if (current) {
+    try {
+      return { token: current[1]!, table: JSON.parse(current[2]!) as string, legacy: false };
+    } catch {
+      return null;
+    }
+  }
+  const legacy = LEGACY_PATTERN.exec(text);
+  return legacy ? { token: legacy[1]!, table: legacy[2]!, legacy: true } : null;
+}
 
 /** The install token in a changelog's table comment: it changes when the changelog is recreated. */
 export function tokenFromComment(comment: string | null | undefined): string | null {
-  return TOKEN_PATTERN.exec(comment ?? '')?.[1] ?? null;
+  return readChangelogMarker(comment)?.token ?? null;
 }
 
 export function newChangelogToken(): string {
   return randomBytes(8).toString('hex');
 }
 
-function changelogComment(table: SourceTable, token: string): string {
-  return `tributary changelog token ${token}; changes of ${table.name}; rows are deleted once applied, never truncate`;
+export function changelogComment(table: string, token: string): string {
+  return `${CHANGELOG_MARKER} token=${token} table=${JSON.stringify(table)}; changes of this table, written by Tributary's triggers; rows are deleted once applied, never truncate`;
 }
 
+// A trigger body Tributary wrote, or one changed by hand that still feeds a changelog: INSERT INTO it.
+const INSERT_INTO = /^\s*INSERT\s+INTO\s+(`(?:[^`]|``)+`|[0-9A-Za-z_$]+)\s*\(/i;
+
+/** The table a trigger body inserts into (unquoted), when it is a single INSERT; else null. */
+export function triggerTarget(body: string): string | null {
+  const match = INSERT_INTO.exec(body);
+  if (!match) return null;
+  const name = match[1]!;
+  return name.startsWith('`') ? name.slice(1, -1).replace(/``/g, '`') : name;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// DDL
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * The changelog table. A plain CREATE TABLE: run by hand where the name is taken, it fails instead of
+ * reusing someone else's table.
+ */
 export function changelogDdl(table: SourceTable, token: string): string {
-  const names = captureNames(table.name);
+  const names = namesOf(table);
   const keyDefs = keyColumns(table).flatMap((column, index) => [
     `  ${quoteMysql(oldKeyColumn(index + 1))} ${columnTypeDefinition(column)} NULL DEFAULT NULL`,
     `  ${quoteMysql(newKeyColumn(index + 1))} ${columnTypeDefinition(column)} NULL DEFAULT NULL`,
   ]);
-  const comment = changelogComment(table, token);
+  const comment = changelogComment(table.name, token);
   return [
-    `CREATE TABLE IF NOT EXISTS ${quoteMysql(names.changelog)} (`,
+    `CREATE TABLE ${quoteMysql(names.changelog)} (`,
     '  `change_id` BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,',
     "  `op` CHAR(1) CHARACTER SET ascii NOT NULL COMMENT 'I insert, U update, D delete',",
     '  `captured_at` TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),',
@@ -90,7 +157,7 @@ export function changelogDdl(table: SourceTable, token: string): string {
 
 /** The statement a trigger runs, exactly as information_schema.TRIGGERS shows it back. */
 export function triggerBody(table: SourceTable, event: TriggerEvent): string {
-  const names = captureNames(table.name);
+  const names = namesOf(table);
   const keys = keyColumns(table);
   const columns = ['`op`'];
   const values = [`'${EVENT_OP[event]}'`];
@@ -108,28 +175,28 @@ export function triggerBody(table: SourceTable, event: TriggerEvent): string {
 }
 
 export function triggerDdl(table: SourceTable, event: TriggerEvent): string {
-  const name = captureNames(table.name).triggers[event];
+  const name = namesOf(table).triggers[event];
   return `CREATE TRIGGER ${quoteMysql(name)} AFTER ${event} ON ${quoteMysql(table.name)} FOR EACH ROW ${triggerBody(table, event)}`;
 }
 
-export function dropTriggerDdl(table: string, event: TriggerEvent): string {
-  return `DROP TRIGGER IF EXISTS ${quoteMysql(captureNames(table).triggers[event])}`;
+export function dropTriggerDdl(trigger: string): string {
+  return `DROP TRIGGER IF EXISTS ${quoteMysql(trigger)}`;
 }
 
-export function dropChangelogDdl(table: string): string {
-  return `DROP TABLE IF EXISTS ${quoteMysql(captureNames(table).changelog)}`;
+export function dropChangelogDdl(changelog: string): string {
+  return `DROP TABLE IF EXISTS ${quoteMysql(changelog)}`;
 }
 
-/** Everything a DBA runs to install capture for one table, in order. */
+/** Everything a DBA runs to install capture for one table on a server without any of it, in order. */
 export function installScript(table: SourceTable, token: string): string[] {
   return [changelogDdl(table, token), ...EVENTS.map((event) => triggerDdl(table, event))];
 }
 
-export function uninstallScript(table: string): string[] {
-  return [...EVENTS.map((event) => dropTriggerDdl(table, event)), dropChangelogDdl(table)];
-}
-
 const normalise = (sql: string): string => sql.replace(/\s+/g, ' ').trim();
+
+// ---------------------------------------------------------------------------------------------------
+// What is installed
+// ---------------------------------------------------------------------------------------------------
 
 export interface InstalledTrigger {
   name: string;
@@ -139,40 +206,54 @@ export interface InstalledTrigger {
   body: string;
 }
 
+export interface InstalledChangelog {
+  /** The install token; null when the table carries no Tributary marker. */
+  token: string | null;
+  marker: ChangelogMarker | null;
+}
+
 export interface CaptureState {
-  /** Triggers in the source database whose names start with tributary_, by name. */
+  /** Triggers whose names are tributary_* or one of the expected names, by name. */
   triggers: Map<string, InstalledTrigger>;
-  /** Changelog tables present, by name, with their install token. */
-  changelogs: Map<string, { token: string | null }>;
+  /** Tables present under an expected changelog name, ours or not, by name. */
+  changelogs: Map<string, InstalledChangelog>;
   /** Source tables present, by name. */
   tables: Set<string>;
   /** Digest of the columns of the tables and their changelogs: changes with any ALTER TABLE. */
   shape: string;
 }
 
+function hiddenDefinition(handle: SourceHandle, name: string): TributaryError {
+  // MySQL and MariaDB hide trigger definitions from users without the TRIGGER privilege.
+  return new TributaryError(
+    'SOURCE_QUERY_FAILED',
+    `${handle.where}: the definition of trigger ${name} is hidden from this user; grant it TRIGGER on the synced tables (see \`tributary triggers print --grants\`) so that Tributary can check capture`,
+  );
+}
+
 /** Reads what is installed for the given source tables, in one query whatever their number. */
-export async function readCaptureState(handle: SourceHandle, tableNames: readonly string[]): Promise<CaptureState> {
-  const changelogNames = tableNames.map((t) => captureNames(t).changelog);
-  const names = [...tableNames, ...changelogNames];
-  const rows = await sourceQuery<RowDataPacket>(handle, 'checking capture', sqlFile('mysql/pass_check.sql'), [names, names]);
+export async function readCaptureState(handle: SourceHandle, subjects: readonly CaptureSubject[]): Promise<CaptureState> {
+  const tableNames = subjects.map((s) => s.name);
+  const names = subjects.map(namesOf);
+  const changelogNames = names.map((n) => n.changelog);
+  const triggerNames = names.flatMap((n) => Object.values(n.triggers));
+  const wanted = [...tableNames, ...changelogNames];
+  const rows = await sourceQuery<RowDataPacket>(handle, 'checking capture', sqlFile('mysql/pass_check.sql'), [triggerNames, wanted, wanted]);
   const triggers = new Map<string, InstalledTrigger>();
-  const changelogs = new Map<string, { token: string | null }>();
+  const changelogs = new Map<string, InstalledChangelog>();
   const tables = new Set<string>();
   const changelogSet = new Set(changelogNames);
   const digests: string[] = [];
   for (const row of rows) {
     const name = String(row.name);
     if (row.kind === 'trigger') {
-      if (row.d === null) {
-        // MySQL and MariaDB hide trigger definitions from users without the TRIGGER privilege.
-        throw new TributaryError(
-          'SOURCE_QUERY_FAILED',
-          `${handle.where}: the definition of trigger ${name} is hidden from this user; grant it TRIGGER on the synced tables (see \`tributary triggers print --grants\`) so that Tributary can check capture`,
-        );
-      }
+      if (row.d === null) throw hiddenDefinition(handle, name);
       triggers.set(name, { name, event: row.a, timing: row.b, table: row.c, body: row.d });
     } else if (row.kind === 'table') {
-      if (changelogSet.has(name)) changelogs.set(name, { token: tokenFromComment(row.a) });
+      if (changelogSet.has(name)) {
+        const marker = readChangelogMarker(row.a);
+        changelogs.set(name, { token: marker?.token ?? null, marker });
+      }
       if (tableNames.includes(name)) tables.add(name);
     } else {
       digests.push(`${name}:${row.a}`);
@@ -182,21 +263,66 @@ export async function readCaptureState(handle: SourceHandle, tableNames: readonl
 }
 
 export interface CaptureProblem {
-  kind: 'table-missing' | 'changelog-missing' | 'trigger-missing' | 'trigger-changed' | 'changelog-key-changed';
+  kind: 'table-missing' | 'name-taken' | 'changelog-missing' | 'trigger-missing' | 'trigger-changed' | 'changelog-key-changed' | 'orphan';
   /** The object concerned: a trigger or table name. */
   object: string;
   message: string;
+}
+
+const wayOut = (subject: CaptureSubject): string =>
+  `set \`changelog: <a free name>\` on table ${subject.name} in the configuration (its triggers are then named <changelog>_ins, _upd, _del), or rename the other object`;
+
+/**
+ * Objects under the names capture of this table needs that Tributary did not create: a table without
+ * the changelog marker (or with the marker of another table), a trigger that does not write into
+ * this table's changelog. Tributary never alters, replaces or drops them.
+ */
+export function nameCollisions(subject: string | CaptureSubject, state: CaptureState): CaptureProblem[] {
+  const s = subjectOf(subject);
+  const names = namesOf(s);
+  const problems: CaptureProblem[] = [];
+  const changelog = state.changelogs.get(names.changelog);
+  if (changelog && !changelog.marker) {
+    problems.push({
+      kind: 'name-taken',
+      object: names.changelog,
+      message: `table ${names.changelog} exists but was not created by Tributary (its comment carries no Tributary marker), so it cannot be the changelog of ${s.name}; Tributary leaves it alone: ${wayOut(s)}`,
+    });
+  } else if (changelog?.marker && changelog.marker.table !== s.name) {
+    problems.push({
+      kind: 'name-taken',
+      object: names.changelog,
+      message: `table ${names.changelog} is the changelog of table ${changelog.marker.table}, not of ${s.name}: ${wayOut(s)}`,
+    });
+  }
+  // A trigger is Tributary's when it writes into this table's changelog and that changelog is ours.
+  const changelogOurs = !changelog || changelog.marker?.table === s.name;
+  for (const event of EVENTS) {
+    const installed = state.triggers.get(names.triggers[event]);
+    if (installed && (!changelogOurs || triggerTarget(installed.body) !== names.changelog)) {
+      problems.push({
+        kind: 'name-taken',
+        object: installed.name,
+        message: `trigger ${installed.name} (on ${installed.table}) exists but does not write into ${names.changelog}, so it is not Tributary's; Tributary leaves it alone: ${wayOut(s)}`,
+      });
+    }
+  }
+  return problems;
 }
 
 /**
  * Compares what is installed with what is expected for one table. An empty list means capture is
  * complete: every insert, update and delete on the table reaches the changelog.
  */
-export function captureProblems(table: SourceTable | undefined, tableName: string, state: CaptureState, changelogTable?: SourceTable): CaptureProblem[] {
-  const names = captureNames(tableName);
+export function captureProblems(table: SourceTable | undefined, subject: string | CaptureSubject, state: CaptureState, changelogTable?: SourceTable): CaptureProblem[] {
+  const s = subjectOf(subject);
+  const tableName = s.name;
+  const names = namesOf(s);
   if (!table || !state.tables.has(tableName)) {
     return [{ kind: 'table-missing', object: tableName, message: `table ${tableName} does not exist in the source` }];
   }
+  const taken = nameCollisions(s, state);
+  if (taken.length > 0) return taken;
   const problems: CaptureProblem[] = [];
   if (!state.changelogs.has(names.changelog)) {
     problems.push({ kind: 'changelog-missing', object: names.changelog, message: `changelog table ${names.changelog} is missing` });
@@ -231,6 +357,82 @@ export function captureProblems(table: SourceTable | undefined, tableName: strin
   return problems;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Install: planned first (for print and for the refusal), then carried out
+// ---------------------------------------------------------------------------------------------------
+
+export interface CapturePlan {
+  table: SourceTable;
+  names: CaptureNames;
+  /** Names taken by objects Tributary did not create: nothing may be done for this table. */
+  collisions: CaptureProblem[];
+  createChangelog: boolean;
+  /** ALTER TABLE clauses bringing the changelog's key columns in line with the table's key. */
+  keyFixes: string[];
+  /** The changelog still carries the comment of a version before the marker. */
+  legacyMarker: boolean;
+  create: TriggerEvent[];
+  replace: TriggerEvent[];
+  /** The token of the changelog once the plan is carried out. */
+  token: string;
+  /** Capture had a hole (a trigger missing or changed): a new token makes every sync snapshot again. */
+  renewToken: boolean;
+}
+
+export function planCapture(table: SourceTable, state: CaptureState, changelogTable: SourceTable | undefined): CapturePlan {
+  const names = namesOf(table);
+  const collisions = nameCollisions(table, state);
+  const existing = state.changelogs.get(names.changelog);
+  const plan: CapturePlan = { table, names, collisions, createChangelog: !existing, keyFixes: [], legacyMarker: existing?.marker?.legacy === true, create: [], replace: [], token: existing?.token ?? newChangelogToken(), renewToken: false };
+  if (collisions.length > 0) return plan;
+  if (existing) {
+    plan.keyFixes = keyColumns(table).flatMap((column, index) =>
+      [oldKeyColumn(index + 1), newKeyColumn(index + 1)]
+        .filter((logName) => {
+          const logColumn = changelogTable?.columns.find((c) => c.name === logName);
+          return !logColumn || columnTypeDefinition(logColumn) !== columnTypeDefinition(column);
+        })
+        .map((logName) => {
+          const exists = changelogTable?.columns.some((c) => c.name === logName);
+          return `${exists ? 'MODIFY' : 'ADD'} COLUMN ${quoteMysql(logName)} ${columnTypeDefinition(column)} NULL DEFAULT NULL`;
+        }),
+    );
+  }
+  const problems = new Map(captureProblems(table, table, state).map((p) => [p.object, p]));
+  plan.replace = EVENTS.filter((e) => problems.get(names.triggers[e])?.kind === 'trigger-changed');
+  plan.create = EVENTS.filter((e) => problems.get(names.triggers[e])?.kind === 'trigger-missing');
+  // A trigger that was missing or different let changes slip past the existing changelog: a new token
+  // tells every sync that the changelog no longer tells the whole story, and the table is snapshotted.
+  if (existing && (plan.create.length > 0 || plan.replace.length > 0)) {
+    plan.renewToken = true;
+    plan.token = newChangelogToken();
+  }
+  return plan;
+}
+
+/** The comment change (new token, or the marker replacing a legacy comment) a plan ends with. */
+function commentChange(plan: CapturePlan): string | null {
+  if (plan.createChangelog || (!plan.renewToken && !plan.legacyMarker)) return null;
+  return `ALTER TABLE ${quoteMysql(plan.names.changelog)} COMMENT = ${mysqlStringLiteral(changelogComment(plan.table.name, plan.token))}`;
+}
+
+/** The statements carrying out a plan, as a DBA would run them (triggers swapped under a write lock). */
+export function planStatements(plan: CapturePlan): string[] {
+  if (plan.collisions.length > 0) return [];
+  const out: string[] = [];
+  if (plan.createChangelog) out.push(changelogDdl(plan.table, plan.token));
+  if (plan.keyFixes.length > 0) out.push(`ALTER TABLE ${quoteMysql(plan.names.changelog)} ${plan.keyFixes.join(', ')}`);
+  if (plan.replace.length > 0) {
+    out.push(`LOCK TABLES ${quoteMysql(plan.table.name)} WRITE, ${quoteMysql(plan.names.changelog)} WRITE`);
+    for (const event of plan.replace) out.push(dropTriggerDdl(plan.names.triggers[event]), triggerDdl(plan.table, event));
+    out.push('UNLOCK TABLES');
+  }
+  for (const event of plan.create) out.push(triggerDdl(plan.table, event));
+  const comment = commentChange(plan);
+  if (comment) out.push(comment);
+  return out;
+}
+
 export interface InstallOutcome {
   table: string;
   created: string[];
@@ -239,47 +441,30 @@ export interface InstallOutcome {
 }
 
 /**
- * Installs or upgrades capture for one table. A changed trigger is swapped while the table is
+ * Carries out a plan made from a fresh read. A changed trigger is swapped while the table is
  * write-locked, so no write can happen between the DROP and the CREATE and slip past capture.
  */
-export async function installCapture(handle: SourceHandle, table: SourceTable): Promise<InstallOutcome> {
-  const names = captureNames(table.name);
+export async function executeCapturePlan(handle: SourceHandle, plan: CapturePlan): Promise<InstallOutcome> {
+  const { names, table } = plan;
+  if (plan.collisions.length > 0) throw new TributaryError('NAME_TAKEN', plan.collisions.map((c) => c.message).join('; '));
   const outcome: InstallOutcome = { table: table.name, created: [], replaced: [], unchanged: [] };
-  const state = await readCaptureState(handle, [table.name]);
-  if (!state.changelogs.has(names.changelog)) {
-    await sourceExecute(handle, `creating ${names.changelog}`, changelogDdl(table, newChangelogToken()));
+  if (plan.createChangelog) {
+    await sourceExecute(handle, `creating ${names.changelog}`, changelogDdl(table, plan.token));
     outcome.created.push(names.changelog);
+  } else if (plan.keyFixes.length > 0 || plan.legacyMarker) {
+    if (plan.keyFixes.length > 0) await sourceExecute(handle, `upgrading ${names.changelog}`, `ALTER TABLE ${quoteMysql(names.changelog)} ${plan.keyFixes.join(', ')}`);
+    outcome.replaced.push(names.changelog);
   } else {
-    const logTable = (await introspectTables(handle, [names.changelog])).get(names.changelog);
-    const keyFixes = keyColumns(table).flatMap((column, index) =>
-      [oldKeyColumn(index + 1), newKeyColumn(index + 1)]
-        .filter((logName) => {
-          const logColumn = logTable?.columns.find((c) => c.name === logName);
-          return !logColumn || columnTypeDefinition(logColumn) !== columnTypeDefinition(column);
-        })
-        .map((logName) => {
-          const exists = logTable?.columns.some((c) => c.name === logName);
-          return `${exists ? 'MODIFY' : 'ADD'} COLUMN ${quoteMysql(logName)} ${columnTypeDefinition(column)} NULL DEFAULT NULL`;
-        }),
-    );
-    if (keyFixes.length > 0) {
-      await sourceExecute(handle, `upgrading ${names.changelog}`, `ALTER TABLE ${quoteMysql(names.changelog)} ${keyFixes.join(', ')}`);
-      outcome.replaced.push(names.changelog);
-    } else {
-      outcome.unchanged.push(names.changelog);
-    }
+    outcome.unchanged.push(names.changelog);
   }
-  const problems = new Map(captureProblems(table, table.name, state).map((p) => [p.object, p]));
-  const toReplace = EVENTS.filter((e) => problems.get(names.triggers[e])?.kind === 'trigger-changed');
-  const toCreate = EVENTS.filter((e) => problems.get(names.triggers[e])?.kind === 'trigger-missing');
-  for (const event of EVENTS) if (!toReplace.includes(event) && !toCreate.includes(event)) outcome.unchanged.push(names.triggers[event]);
-  if (toReplace.length > 0) {
+  for (const event of EVENTS) if (!plan.replace.includes(event) && !plan.create.includes(event)) outcome.unchanged.push(names.triggers[event]);
+  if (plan.replace.length > 0) {
     const connection = await handle.pool.getConnection();
     try {
       await connection.query(`LOCK TABLES ${quoteMysql(table.name)} WRITE, ${quoteMysql(names.changelog)} WRITE`);
       try {
-        for (const event of toReplace) {
-          await connection.query(dropTriggerDdl(table.name, event));
+        for (const event of plan.replace) {
+          await connection.query(dropTriggerDdl(names.triggers[event]));
           await connection.query(triggerDdl(table, event));
           outcome.replaced.push(names.triggers[event]);
         }
@@ -292,21 +477,109 @@ export async function installCapture(handle: SourceHandle, table: SourceTable): 
       connection.release();
     }
   }
-  for (const event of toCreate) {
+  for (const event of plan.create) {
     await sourceExecute(handle, `creating trigger ${names.triggers[event]}`, triggerDdl(table, event));
     outcome.created.push(names.triggers[event]);
   }
-  // A trigger that was missing or different let changes slip past the existing changelog: a new token
-  // tells every sync that the changelog no longer tells the whole story, and the table is snapshotted.
-  if (state.changelogs.has(names.changelog) && (toCreate.length > 0 || toReplace.length > 0)) {
-    const comment = changelogComment(table, newChangelogToken());
-    await sourceExecute(handle, `renewing the token of ${names.changelog}`, `ALTER TABLE ${quoteMysql(names.changelog)} COMMENT = ${mysqlStringLiteral(comment)}`);
-  }
+  const comment = commentChange(plan);
+  if (comment) await sourceExecute(handle, `renewing the marker of ${names.changelog}`, comment);
   return outcome;
 }
 
-export async function uninstallCapture(handle: SourceHandle, tableName: string): Promise<void> {
-  for (const statement of uninstallScript(tableName)) {
-    await sourceExecute(handle, `removing capture of ${tableName}`, statement);
+/** Plans capture of one table from what is installed now. */
+export async function readCapturePlan(handle: SourceHandle, table: SourceTable): Promise<CapturePlan> {
+  const state = await readCaptureState(handle, [table]);
+  const changelog = namesOf(table).changelog;
+  const logTable = state.changelogs.has(changelog) ? (await introspectTables(handle, [changelog])).get(changelog) : undefined;
+  return planCapture(table, state, logTable);
+}
+
+/** Installs or upgrades capture for one table; refuses (NAME_TAKEN) when a name is taken. */
+export async function installCapture(handle: SourceHandle, table: SourceTable): Promise<InstallOutcome> {
+  return executeCapturePlan(handle, await readCapturePlan(handle, table));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Inventory and removal: only what carries the marker
+// ---------------------------------------------------------------------------------------------------
+
+export interface CaptureInventoryEntry {
+  changelog: string;
+  marker: ChangelogMarker;
+  /** Triggers writing into this changelog. */
+  triggers: InstalledTrigger[];
+}
+
+/** Every Tributary changelog in the source database (by its marker), with the triggers feeding it. */
+export async function readCaptureInventory(handle: SourceHandle): Promise<CaptureInventoryEntry[]> {
+  const rows = await sourceQuery<RowDataPacket>(handle, 'listing installed capture', sqlFile('mysql/capture_inventory.sql'));
+  const entries = new Map<string, CaptureInventoryEntry>();
+  for (const row of rows) {
+    if (row.kind !== 'table') continue;
+    const marker = readChangelogMarker(row.a);
+    if (marker) entries.set(String(row.name), { changelog: String(row.name), marker, triggers: [] });
   }
+  for (const row of rows) {
+    if (row.kind !== 'trigger') continue;
+    if (row.d === null) throw hiddenDefinition(handle, String(row.name));
+    const entry = entries.get(triggerTarget(String(row.d)) ?? '');
+    entry?.triggers.push({ name: String(row.name), event: row.a, timing: row.b, table: row.c, body: row.d });
+  }
+  return [...entries.values()].sort((a, b) => (a.marker.table < b.marker.table ? -1 : a.marker.table > b.marker.table ? 1 : 0));
+}
+
+export interface RemovalPlan {
+  table: string;
+  /** Statements dropping Tributary's triggers first, then its changelog. */
+  statements: string[];
+  /** The objects those statements drop. */
+  dropped: string[];
+  /** Changelogs dropped. */
+  changelogs: string[];
+  /** Objects under capture names that are not Tributary's: left alone. */
+  leftAlone: string[];
+}
+
+/**
+ * What removing capture of a configured table drops: the triggers under its names that write into its
+ * changelog, and the changelog if it carries the marker of this table. Anything else is left alone.
+ */
+export function planRemoval(subject: CaptureSubject, state: CaptureState): RemovalPlan {
+  const names = namesOf(subject);
+  const plan: RemovalPlan = { table: subject.name, statements: [], dropped: [], changelogs: [], leftAlone: [] };
+  const changelog = state.changelogs.get(names.changelog);
+  const changelogOurs = !changelog || changelog.marker?.table === subject.name;
+  for (const event of EVENTS) {
+    const installed = state.triggers.get(names.triggers[event]);
+    if (!installed) continue;
+    if (changelogOurs && triggerTarget(installed.body) === names.changelog) {
+      plan.statements.push(dropTriggerDdl(installed.name));
+      plan.dropped.push(installed.name);
+    } else {
+      plan.leftAlone.push(installed.name);
+    }
+  }
+  if (changelog?.marker?.table === subject.name) {
+    plan.statements.push(dropChangelogDdl(names.changelog));
+    plan.dropped.push(names.changelog);
+    plan.changelogs.push(names.changelog);
+  } else if (changelog) {
+    plan.leftAlone.push(names.changelog);
+  }
+  return plan;
+}
+
+/** What removing capture of a table found by its marker (say, one no longer configured) drops. */
+export function planRemovalOf(entry: CaptureInventoryEntry): RemovalPlan {
+  return {
+    table: entry.marker.table,
+    statements: [...entry.triggers.map((t) => dropTriggerDdl(t.name)), dropChangelogDdl(entry.changelog)],
+    dropped: [...entry.triggers.map((t) => t.name), entry.changelog],
+    changelogs: [entry.changelog],
+    leftAlone: [],
+  };
+}
+
+export async function executeRemoval(handle: SourceHandle, plan: RemovalPlan): Promise<void> {
+  for (const statement of plan.statements) await sourceExecute(handle, `removing capture of ${plan.table}`, statement);
 }

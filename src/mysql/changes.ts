@@ -8,7 +8,7 @@ import { quoteMysql } from '../ident';
 import type { SourceRow, SourceTable, SourceValue } from '../model';
 import { sqlFile } from '../sqlfiles';
 import type { Evidence } from '../pipeline/gaps';
-import { captureNames, keyColumns, newKeyColumn, oldKeyColumn } from './capture';
+import { type CaptureSubject, keyColumns, namesOf, newKeyColumn, oldKeyColumn } from './capture';
 import { exactTypeCast, type SourceHandle, sourceExecute, sourceQuery } from './connection';
 import { binaryColumnNames } from './introspect';
 
@@ -75,7 +75,7 @@ function keyBinaryNames(table: SourceTable): Set<string> {
  * the changelog was not emptied or recreated) and the listed gap ids, oldest first.
  */
 export async function readChanges(handle: SourceHandle, table: SourceTable, highWater: number, gapIds: readonly number[], limit: number): Promise<ChangeRead> {
-  const names = captureNames(table.name);
+  const names = namesOf(table);
   const width = table.key.length;
   const keyCols = Array.from({ length: width }, (_, i) => [oldKeyColumn(i + 1), newKeyColumn(i + 1)]).flat();
   const select = [
@@ -148,14 +148,17 @@ const PRUNE_CHUNK = 1000;
  * scan waits on the uncommitted row of every open writer transaction.
  */
 export async function pruneChanges(handle: SourceHandle, table: SourceTable, ids: readonly number[]): Promise<number> {
-  const names = captureNames(table.name);
+  const names = namesOf(table);
   const log = quoteMysql(names.changelog);
+  // Lowest ids first: a consumer whose rows are pruned past it loses its sentinel (the lowest of its
+  // rows) before anything above it, so an interrupted prune is noticed rather than read past.
+  const sorted = [...ids].sort((a, b) => a - b);
   const sql =
     `DELETE l FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) AS ids ` +
     `STRAIGHT_JOIN ${log} AS l ON l.\`change_id\` = ids.id`;
   let deleted = 0;
-  for (let start = 0; start < ids.length; start += PRUNE_CHUNK) {
-    deleted += await sourceExecute(handle, `pruning applied changes of ${table.name}`, sql, [JSON.stringify(ids.slice(start, start + PRUNE_CHUNK))]);
+  for (let start = 0; start < sorted.length; start += PRUNE_CHUNK) {
+    deleted += await sourceExecute(handle, `pruning applied changes of ${table.name}`, sql, [JSON.stringify(sorted.slice(start, start + PRUNE_CHUNK))]);
   }
   return deleted;
 }
@@ -172,7 +175,7 @@ export async function pruneBelowWatermark(
   keepIds: readonly number[],
   olderThanSeconds = 0,
 ): Promise<number> {
-  const names = captureNames(table.name);
+  const names = namesOf(table);
   const keep = new Set(keepIds);
   let total = 0;
   let after = 0;
@@ -190,6 +193,22 @@ export async function pruneBelowWatermark(
     total += await pruneChanges(handle, table, ids.filter((id) => !keep.has(id)));
     after = ids[ids.length - 1]!;
   }
+}
+
+/**
+ * Ids of changelog rows in (after, below), older than olderThanSeconds when that is positive, lowest
+ * first: candidates for pruning, read without locking. The caller decides which of them every
+ * consumer has applied.
+ */
+export async function findApplied(handle: SourceHandle, table: SourceTable, after: number, below: number, olderThanSeconds: number, limit: number): Promise<number[]> {
+  const age = olderThanSeconds > 0 ? ' AND `captured_at` < NOW(6) - INTERVAL ? SECOND' : '';
+  const rows = await sourceQuery<RowDataPacket>(
+    handle,
+    `finding applied changes of ${table.name}`,
+    `SELECT \`change_id\` FROM ${quoteMysql(namesOf(table).changelog)} WHERE \`change_id\` > ? AND \`change_id\` < ?${age} ORDER BY \`change_id\` LIMIT ?`,
+    olderThanSeconds > 0 ? [after, below, olderThanSeconds, limit] : [after, below, limit],
+  );
+  return rows.map((r) => toChangeId(r.change_id));
 }
 
 export async function readEvidence(handle: SourceHandle): Promise<Evidence> {
@@ -302,8 +321,8 @@ export async function readChangelogEdges(handle: SourceHandle, changelogs: reado
 }
 
 /** Changes waiting above the watermark, and how long the oldest has waited (for `status`). */
-export async function countPending(handle: SourceHandle, table: string, highWater: number): Promise<{ pending: number; lagSeconds: number }> {
-  const sql = `SELECT COUNT(*) AS pending, TIMESTAMPDIFF(MICROSECOND, MIN(\`captured_at\`), NOW(6)) AS age_us FROM ${quoteMysql(captureNames(table).changelog)} WHERE \`change_id\` > ?`;
-  const rows = await sourceQuery<RowDataPacket>(handle, `counting pending changes of ${table}`, sql, [highWater]);
+export async function countPending(handle: SourceHandle, table: CaptureSubject, highWater: number): Promise<{ pending: number; lagSeconds: number }> {
+  const sql = `SELECT COUNT(*) AS pending, TIMESTAMPDIFF(MICROSECOND, MIN(\`captured_at\`), NOW(6)) AS age_us FROM ${quoteMysql(namesOf(table).changelog)} WHERE \`change_id\` > ?`;
+  const rows = await sourceQuery<RowDataPacket>(handle, `counting pending changes of ${table.name}`, sql, [highWater]);
   return { pending: Number(rows[0]?.pending ?? 0), lagSeconds: Math.max(0, Number(rows[0]?.age_us ?? 0) / 1e6) };
 }

@@ -91,13 +91,14 @@ export async function applyBatch(unit: Unit, client: PoolClient, where: string, 
 
 /**
  * Deletes the batch's changelog rows from the source. The row at the new watermark stays as the
- * sentinel; the previous sentinel goes once the watermark has moved past it.
+ * sentinel; the previous sentinel goes once the watermark has moved past it. Rows from `below` on
+ * stay: other consumers of the changelog still need them.
  */
-export async function pruneBatch(unit: Unit, batch: Batch): Promise<number> {
+export async function pruneBatch(unit: Unit, batch: Batch, below = Infinity): Promise<number> {
   faultPoint('after-commit');
   const keep = batch.plan.newHighWater;
-  const ids = batch.changes.map((c) => c.changeId).filter((id) => id !== keep);
-  if (batch.previousHighWater > 0 && batch.previousHighWater !== keep) ids.push(batch.previousHighWater);
+  const ids = batch.changes.map((c) => c.changeId).filter((id) => id !== keep && id < below);
+  if (batch.previousHighWater > 0 && batch.previousHighWater !== keep && batch.previousHighWater < below) ids.push(batch.previousHighWater);
   if (ids.length === 0) return 0;
   return pruneChanges(unit.source, unit.sourceTable, ids);
 }

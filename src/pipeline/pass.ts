@@ -6,12 +6,13 @@ import pLimit from 'p-limit';
 import { TributaryError } from '../errors';
 import { type CaptureState, readCaptureState } from '../mysql/capture';
 import { readChangelogEdges, readEvidence } from '../mysql/changes';
-import { captureNames, captureProblems } from '../mysql/capture';
+import { captureProblems, namesOf } from '../mysql/capture';
 import { targetQuery } from '../postgres/connection';
 import { sqlFile } from '../sqlfiles';
 import type { Evidence } from './gaps';
 import { prepareRuntime, type Runtime, type Unit, usingSource } from './runtime';
 import { emptyResult, syncUnit, type UnitResult } from './unit';
+import { heartbeatConsumers } from './consumers';
 
 export interface PassResult {
   startedAt: Date;
@@ -65,6 +66,7 @@ export async function runPass(runtime: Runtime, options: PassOptions = {}): Prom
     results = results.map((r) => rerun.find((x) => x.sourceId === r.sourceId && x.table === r.table) ?? r);
   }
   if (!options.dryRun) await recordPass(runtime, results);
+  if (!options.dryRun) await heartbeatConsumers(runtime);
   return {
     startedAt,
     ms: Date.now() - startedAt.getTime(),
@@ -75,12 +77,11 @@ export async function runPass(runtime: Runtime, options: PassOptions = {}): Prom
 }
 
 async function runUnits(runtime: Runtime, units: readonly Unit[], dryRun: boolean, signal: AbortSignal | undefined): Promise<UnitResult[]> {
-  const tableNames = runtime.config.tables.map((t) => t.name);
   const services = {
     captureState: memo<CaptureState>(async (sourceId) => {
       const prepared = runtime.preparedStates.get(sourceId);
       runtime.preparedStates.delete(sourceId);
-      return prepared ?? readCaptureState(runtime.sources.get(sourceId)!, tableNames);
+      return prepared ?? readCaptureState(runtime.sources.get(sourceId)!, runtime.config.tables);
     }),
     evidence: memo<Evidence>((sourceId) => readEvidence(runtime.sources.get(sourceId)!)),
     dryRun,
@@ -134,7 +135,7 @@ async function findIdleUnits(runtime: Runtime, units: readonly Unit[], captureSt
           if (state.shape !== runtime.fingerprints.get(sourceId)) return;
           const candidates = sourceUnits.filter((unit) => {
             const row = checkpoints.get(JSON.stringify([sourceId, unit.sourceTable.name]));
-            const names = captureNames(unit.sourceTable.name);
+            const names = namesOf(unit.sourceTable);
             const columns = unit.target.columns.map((c) => c.name);
             return (
               row !== undefined &&
@@ -146,16 +147,16 @@ async function findIdleUnits(runtime: Runtime, units: readonly Unit[], captureSt
               Array.isArray(row.synced_columns) &&
               row.synced_columns.length === columns.length &&
               columns.every((c) => row.synced_columns.includes(c)) &&
-              captureProblems(unit.sourceTable, unit.sourceTable.name, state, unit.changelogTable).length === 0
+              captureProblems(unit.sourceTable, unit.sourceTable, state, unit.changelogTable).length === 0
             );
           });
           if (candidates.length === 0) return;
-          const edges = await readChangelogEdges(candidates[0]!.source, candidates.map((u) => captureNames(u.sourceTable.name).changelog)).catch(
+          const edges = await readChangelogEdges(candidates[0]!.source, candidates.map((u) => namesOf(u.sourceTable).changelog)).catch(
             () => new Map<string, { lo: number | null; hi: number | null }>(),
           );
           for (const unit of candidates) {
             const highWater = Number(checkpoints.get(JSON.stringify([sourceId, unit.sourceTable.name]))!.high_water);
-            const edge = edges.get(captureNames(unit.sourceTable.name).changelog);
+            const edge = edges.get(namesOf(unit.sourceTable).changelog);
             if (!edge) continue;
             const empty = edge.lo === null && edge.hi === null && highWater === 0;
             const onlySentinel = edge.lo === highWater && edge.hi === highWater;

@@ -44,5 +44,6 @@ export function projectTable(table: SourceTable, config: TableConfig, where: str
     columns: table.columns.filter((c) => keep(c.name)),
     key,
     ...(config.where ? { filter: config.where } : {}),
+    ...(config.changelog ? { changelog: config.changelog } : {}),
   };
 }

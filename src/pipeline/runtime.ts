@@ -9,7 +9,7 @@ import type { Logger } from '../log';
 import type { SourceTable } from '../model';
 import { closeSource, openSource, type SourceHandle } from '../mysql/connection';
 import { introspectTables } from '../mysql/introspect';
-import { captureNames, type CaptureState, readCaptureState } from '../mysql/capture';
+import { type CaptureState, namesOf, readCaptureState } from '../mysql/capture';
 import { closeTarget, connectTarget, inTransaction, openTarget, type TargetHandle, targetQuery } from '../postgres/connection';
 import { migrate } from '../postgres/migrate';
 import { projectTable } from './projection';
@@ -68,7 +68,7 @@ export async function introspectSources(runtime: Runtime): Promise<Map<string, M
 
 /** The configured tables (projected) and their changelog tables (as installed), in one read per source. */
 async function introspectWithChangelogs(runtime: Runtime): Promise<{ tables: Map<string, Map<string, SourceTable>>; changelogs: Map<string, Map<string, SourceTable>> }> {
-  const changelogNames = runtime.config.tables.map((t) => captureNames(t.name).changelog);
+  const changelogNames = runtime.config.tables.map((t) => namesOf(t).changelog);
   const changelogs = new Map<string, Map<string, SourceTable>>();
   const wanted = [...runtime.config.tables.map((t) => t.name), ...changelogNames];
   const bySource = new Map<string, Map<string, SourceTable>>();
@@ -135,7 +135,7 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
           logger.warn('target columns no source has any more are kept but no longer updated', { ...fields, columns: changes.orphanColumns });
         }
         for (const view of views) {
-          const changelogTable = changelogs.get(view.sourceId)!.get(captureNames(tableConfig.name).changelog);
+          const changelogTable = changelogs.get(view.sourceId)!.get(namesOf(tableConfig).changelog);
           units.push({ source: runtime.sources.get(view.sourceId)!, tableConfig, sourceTable: view.sourceTable, target: view.table, ...(changelogTable ? { changelogTable } : {}) });
         }
       }
@@ -151,14 +151,13 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
 
 /** Each source's column digest (tables and changelogs), to notice an ALTER TABLE on later passes. */
 async function readFingerprints(runtime: Runtime): Promise<Map<string, string>> {
-  const names = runtime.config.tables.map((t) => t.name);
   const result = new Map<string, string>();
   const limit = pLimit(runtime.config.concurrency);
   await Promise.all(
     [...runtime.sources.values()].map((source) =>
       limit(() =>
         usingSource(runtime, source, async () => {
-          const state = await readCaptureState(source, names);
+          const state = await readCaptureState(source, runtime.config.tables);
           result.set(source.id, state.shape);
           // The first pass after preparing uses this read instead of asking again.
           runtime.preparedStates.set(source.id, state);

@@ -1,5 +1,8 @@
 /** `tributary status`: progress per unit from the checkpoints, pending work from the changelogs. */
+import { namesOf } from '../mysql/capture';
 import { countPending } from '../mysql/changes';
+import type { ConsumerRow } from '../mysql/consumers';
+import { consumerName, readConsumers } from './consumers';
 import { migrate } from '../postgres/migrate';
 import { targetQuery } from '../postgres/connection';
 import { sqlFile } from '../sqlfiles';
@@ -17,6 +20,8 @@ export interface UnitStatus {
   lastPassAt: Date | null;
   lastAppliedAt: Date | null;
   lastError: string | null;
+  /** The targets reading this changelog (this one included once it has run), from the source's registry. */
+  consumers: { name: string; self: boolean; watermark: number; lastSeen: string; state: ConsumerRow['state'] }[];
 }
 
 export async function unitStatuses(runtime: Runtime): Promise<UnitStatus[]> {
@@ -24,14 +29,17 @@ export async function unitStatuses(runtime: Runtime): Promise<UnitStatus[]> {
   const rows = (await targetQuery(runtime.target.pool, runtime.target.where, 'reading status', sqlFile('state/status.sql'))).rows;
   const byKey = new Map(rows.map((r) => [JSON.stringify([r.source_id, r.source_table]), r]));
   const statuses: UnitStatus[] = [];
+  const me = consumerName(runtime.config);
   for (const source of runtime.sources.values()) {
+    // Unreachable source or no registry: no consumers shown; `triggers status` says why.
+    const registrations = await readConsumers(runtime, source).catch(() => [] as ConsumerRow[]);
     for (const table of runtime.config.tables) {
       const row = byKey.get(JSON.stringify([source.id, table.name]));
       const appliedThrough = row ? Number(row.high_water) : 0;
       let pending: number | null = null;
       let lagSeconds: number | null = null;
       try {
-        ({ pending, lagSeconds } = await countPending(source, table.name, appliedThrough));
+        ({ pending, lagSeconds } = await countPending(source, table, appliedThrough));
       } catch {
         // Unreachable source or missing changelog: shown as unknown; `triggers status` says why.
       }
@@ -47,6 +55,9 @@ export async function unitStatuses(runtime: Runtime): Promise<UnitStatus[]> {
         lastPassAt: row?.last_pass_at ?? null,
         lastAppliedAt: row?.last_applied_at ?? null,
         lastError: row?.last_error ?? null,
+        consumers: registrations
+          .filter((r) => r.changelog === namesOf(table).changelog)
+          .map((r) => ({ name: r.consumer, self: r.consumer === me, watermark: r.watermark, lastSeen: r.lastSeen, state: r.state })),
       });
     }
   }

@@ -3,8 +3,8 @@
  * the changelog is caught up. The unit is fenced by a PostgreSQL advisory lock for the whole pass.
  */
 import { TributaryError } from '../errors';
-import { captureNames, captureProblems, type CaptureState } from '../mysql/capture';
-import { estimateRows, pruneBelowWatermark } from '../mysql/changes';
+import { captureProblems, type CaptureState, namesOf } from '../mysql/capture';
+import { estimateRows } from '../mysql/changes';
 import {
   type Checkpoint,
   clearPrunePending,
@@ -22,7 +22,8 @@ import {
 } from '../postgres/checkpoint';
 import { beginEnclosing, connectTarget, inTransaction, type PoolClient, rollbackEnclosing } from '../postgres/connection';
 import { forgetStages } from '../postgres/stage';
-import { applyBatch, pruneBatch } from './apply';
+import { applyBatch } from './apply';
+import { afterPass, enterConsumer, pruneApplied, sweepApplied } from './consumers';
 import type { Evidence } from './gaps';
 import { isEmptyBatch, pollBatch } from './poll';
 import { type Runtime, type Unit, unitKey } from './runtime';
@@ -67,9 +68,6 @@ export interface PassServices {
   signal?: AbortSignal;
 }
 
-// Pruning by age costs a query; once a minute per unit is plenty, and keeps idle passes cheap.
-const RETENTION_PRUNE_EVERY_MS = 60_000;
-
 export function emptyResult(unit: Unit): UnitResult {
   return {
     sourceId: unit.source.id,
@@ -106,13 +104,13 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
   if (runtime.fingerprints.has(unit.source.id) && state.shape !== runtime.fingerprints.get(unit.source.id)) {
     throw new TributaryError('SOURCE_SHAPE_CHANGED', `columns of tables in ${unit.source.where} changed since the pass was prepared`);
   }
-  const problems = captureProblems(unit.sourceTable, tableName, state, unit.changelogTable);
+  const problems = captureProblems(unit.sourceTable, unit.sourceTable, state, unit.changelogTable);
   if (problems.length > 0) {
-    const code = problems[0]!.kind === 'table-missing' ? 'SOURCE_TABLE_MISSING' : 'TRIGGER_DRIFT';
+    const code = problems[0]!.kind === 'table-missing' ? 'SOURCE_TABLE_MISSING' : problems[0]!.kind === 'name-taken' ? 'NAME_TAKEN' : 'TRIGGER_DRIFT';
     if (code === 'TRIGGER_DRIFT' && !services.dryRun) await rememberBrokenCapture(runtime, unit, id);
     throw new TributaryError(code, `capture of ${tableName} in ${unit.source.where} is incomplete, refusing to sync it: ${problems.map((p) => p.message).join('; ')}`);
   }
-  const token = state.changelogs.get(captureNames(tableName).changelog)?.token ?? null;
+  const token = state.changelogs.get(namesOf(unit.sourceTable).changelog)?.token ?? null;
 
   const noteRejects = (rejects: readonly Reject[]): void => {
     result.rejects += rejects.length;
@@ -145,6 +143,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
       } else if (checkpoint.changelogToken !== token) {
         checkpoint = await restart(client, runtime, unit, token, 'the changelog table was recreated (its install token changed)');
       }
+      checkpoint = await enterConsumer(runtime, unit, checkpoint, services.dryRun, (why) => restart(client, runtime, unit, token, why));
       if (checkpoint.captureBrokenAt !== null && !services.dryRun) {
         log.warn('capture was incomplete since an earlier pass; changes made meanwhile never reached the changelog, so the table is snapshotted again', {
           brokenSince: checkpoint.captureBrokenAt,
@@ -165,7 +164,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
       const key = unitKey(unit.source.id, tableName);
       const retention = config.retention.seconds;
       if (!services.dryRun && checkpoint.prunePending && !runtime.cleanedUnits.has(key)) {
-        const leftovers = await pruneBelowWatermark(unit.source, unit.sourceTable, checkpoint.highWater, gaps.map((g) => g.changeId), retention);
+        const leftovers = await sweepApplied(runtime, unit, checkpoint.highWater, gaps.map((g) => g.changeId));
         if (leftovers > 0) log.info('removed applied changelog rows left by an earlier run', { rows: leftovers });
         runtime.cleanedUnits.add(key);
         runtime.retentionPrunedAt.set(key, Date.now());
@@ -188,6 +187,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
         } catch (error) {
           if (!(error instanceof TributaryError) || error.code !== 'CHANGELOG_RESET' || services.dryRun) throw error;
           checkpoint = await restart(client, runtime, unit, token, error.message);
+          checkpoint = await enterConsumer(runtime, unit, checkpoint, false, (why) => restart(client, runtime, unit, token, why));
           noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint, services.signal));
           highWater = 0;
           gaps = [];
@@ -198,7 +198,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
         if (result.batches === 0) result.lagSeconds = batch.lagSeconds;
         const counts = await applyBatch(unit, client, where, batch);
         // With retention, applied rows are pruned by age below instead of right away.
-        if (!services.dryRun && retention === 0) await pruneBatch(unit, batch);
+        if (!services.dryRun) await pruneApplied(runtime, unit, batch);
         result.batches++;
         result.changes += batch.changes.length;
         result.inserted += counts.inserted;
@@ -229,11 +229,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
       // Every batch of this pass was pruned right after its commit: nothing is left to look for.
       // A long-running process looks for leftovers once at its start anyway: it skips this write.
       if (!services.dryRun && retention === 0 && result.batches > 0 && !runtime.longRunning) await clearPrunePending(client, where, id, highWater);
-      if (!services.dryRun && retention > 0 && Date.now() - (runtime.retentionPrunedAt.get(key) ?? 0) >= RETENTION_PRUNE_EVERY_MS) {
-        const pruned = await pruneBelowWatermark(unit.source, unit.sourceTable, highWater, gaps.map((g) => g.changeId), retention);
-        runtime.retentionPrunedAt.set(key, Date.now());
-        if (pruned > 0) log.info('pruned applied changelog rows past retention', { rows: pruned });
-      }
+      if (!services.dryRun) await afterPass(runtime, unit, highWater, gaps);
       warnOldGaps(runtime, unit, gaps);
     } catch (error) {
       broken = isBrokenConnection(error);

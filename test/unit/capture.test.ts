@@ -4,11 +4,17 @@ import {
   captureProblems,
   changelogDdl,
   columnTypeDefinition,
+  changelogComment,
   installScript,
+  nameCollisions,
+  planCapture,
+  planRemoval,
+  planStatements,
+  readChangelogMarker,
   tokenFromComment,
   triggerBody,
   triggerDdl,
-  uninstallScript,
+  triggerTarget,
   type CaptureState,
   type InstalledTrigger,
   type TriggerEvent,
@@ -56,7 +62,8 @@ function installedState(t: SourceTable, tweak: (trigger: InstalledTrigger) => In
     const trigger = tweak({ name: names.triggers[event], event, timing: 'AFTER', table: t.name, body: triggerBody(t, event) });
     if (trigger) triggers.set(trigger.name, trigger);
   }
-  return { triggers, changelogs: new Map([[names.changelog, { token: '0123456789abcdef' }]]), tables: new Set([t.name]), shape: '' };
+  const marker = { token: '0123456789abcdef', table: t.name, legacy: false };
+  return { triggers, changelogs: new Map([[names.changelog, { token: marker.token, marker }]]), tables: new Set([t.name]), shape: '' };
 }
 
 /** The changelog table as introspection would describe it after changelogDdl. */
@@ -223,7 +230,7 @@ describe('hostile identifiers', () => {
   });
 
   test('every statement of the install and uninstall scripts lexes as one statement', () => {
-    for (const sql of [...installScript(evil, '0123456789abcdef'), ...uninstallScript(evilName)]) {
+    for (const sql of [...installScript(evil, '0123456789abcdef'), ...planRemoval(evil, installedState(evil)).statements]) {
       const bare = lexMysql(sql).bare;
       expect(bare).not.toContain(';');
       expect(bare).not.toContain('DROP TABLE x');
@@ -255,8 +262,9 @@ describe('changelogDdl', () => {
     expect(lexMysql(changelogDdl(pairs, '0123456789abcdef')).identifiers).not.toContain('v');
   });
 
-  test('is idempotent to run (IF NOT EXISTS)', () => {
-    expect(changelogDdl(orders, '0123456789abcdef')).toMatch(/^CREATE TABLE IF NOT EXISTS /);
+  test('is a plain CREATE TABLE: run where the name is taken, it fails instead of reusing that table', () => {
+    expect(changelogDdl(orders, '0123456789abcdef')).toMatch(/^CREATE TABLE `tributary_log_orders` \(/);
+    expect(changelogDdl(orders, '0123456789abcdef')).not.toContain('IF NOT EXISTS');
   });
 
   test('the token written into the comment is the one tokenFromComment reads back', () => {
@@ -313,12 +321,12 @@ describe('trigger bodies', () => {
     }
   });
 
-  test('installScript creates the changelog before the triggers; uninstallScript drops triggers first', () => {
+  test('installScript creates the changelog before the triggers; removal drops triggers first', () => {
     const install = installScript(orders, '0123456789abcdef');
     expect(install).toHaveLength(4);
     expect(install[0]).toMatch(/^CREATE TABLE/);
     expect(install.slice(1).every((s) => s.startsWith('CREATE TRIGGER'))).toBe(true);
-    const uninstall = uninstallScript('orders');
+    const uninstall = planRemoval(orders, installedState(orders)).statements;
     expect(uninstall).toEqual([
       'DROP TRIGGER IF EXISTS `tributary_orders_ins`',
       'DROP TRIGGER IF EXISTS `tributary_orders_upd`',
@@ -418,5 +426,102 @@ describe('columnTypeDefinition', () => {
 
   test('binary strings get no character set', () => {
     expect(columnTypeDefinition(column('b', 'varbinary(16)', 1, { charset: 'binary', collation: 'binary' }))).toBe('varbinary(16)');
+  });
+});
+
+// ---------------------------------------------------------------- ownership
+
+describe('ownership markers', () => {
+  test('the changelog comment carries marker, token and table, and reads back exactly', () => {
+    for (const name of ['orders', 'a"b\\c; table="x"', 'Bestellungen übersicht']) {
+      const comment = changelogComment(name, 'feedfacecafebeef');
+      expect(comment.startsWith('tributary:changelog:v1 token=feedfacecafebeef table=')).toBe(true);
+      expect(readChangelogMarker(comment)).toEqual({ token: 'feedfacecafebeef', table: name, legacy: false });
+    }
+  });
+
+  test('the exact comment of versions before the marker is recognised as ours (legacy)', () => {
+    const old = 'tributary changelog token 0123456789abcdef; changes of orders; rows are deleted once applied, never truncate';
+    expect(readChangelogMarker(old)).toEqual({ token: '0123456789abcdef', table: 'orders', legacy: true });
+    const tricky = 'tributary changelog token 0123456789abcdef; changes of a; b; rows are deleted once applied, never truncate';
+    expect(readChangelogMarker(tricky)?.table).toBe('a; b');
+  });
+
+  test('comments that only resemble the marker are not ours', () => {
+    for (const comment of [
+      '',
+      'audit log of foo',
+      'tributary changelog token 0123456789abcdef;',
+      'tributary changelog token 0123456789abcdef; changes of foo',
+      'tributary:changelog:v1 token=0123 table="foo"',
+      'tributary:changelog:v1 token=0123456789abcdef table=foo',
+      'see tributary:changelog:v1 token=0123456789abcdef table="foo"',
+    ]) {
+      expect(readChangelogMarker(comment)).toBeNull();
+    }
+  });
+
+  test('triggerTarget reads the table an INSERT body writes into, quoted or not', () => {
+    expect(triggerTarget(triggerBody(orders, 'INSERT'))).toBe('tributary_log_orders');
+    expect(triggerTarget("INSERT INTO tributary_log_items (op, old_k1) VALUES ('U', OLD.id)")).toBe('tributary_log_items');
+    expect(triggerTarget('insert into `a``b` (x) values (1)')).toBe('a`b');
+    expect(triggerTarget('BEGIN INSERT INTO audit (x) VALUES (1); END')).toBeNull();
+    expect(triggerTarget('SET @x = 1')).toBeNull();
+  });
+});
+
+describe('taken names', () => {
+  const userChangelog = (t: SourceTable): CaptureState => ({
+    ...installedState(t, () => null),
+    changelogs: new Map([[captureNames(t.name).changelog, { token: null, marker: null }]]),
+  });
+
+  test('a table under the changelog name without the marker is taken, naming it and the changelog setting', () => {
+    const problems = captureProblems(orders, 'orders', userChangelog(orders));
+    expect(problems).toEqual([expect.objectContaining({ kind: 'name-taken', object: 'tributary_log_orders' })]);
+    expect(problems[0]!.message).toContain('changelog:');
+    const plan = planCapture(orders, userChangelog(orders), undefined);
+    expect(plan.collisions).toHaveLength(1);
+    expect(planStatements(plan)).toEqual([]);
+  });
+
+  test('the changelog of another table is taken', () => {
+    const state = installedState(orders);
+    state.changelogs.set('tributary_log_orders', { token: 'feedfacecafebeef', marker: { token: 'feedfacecafebeef', table: 'other', legacy: false } });
+    expect(nameCollisions('orders', state).map((p) => p.object)).toContain('tributary_log_orders');
+  });
+
+  test('a trigger under our name that does not write into our changelog is taken; a drifted one of ours is not', () => {
+    const user = installedState(orders, (t) => (t.event === 'INSERT' ? { ...t, body: 'INSERT INTO audit (id) VALUES (NEW.id)' } : t));
+    expect(nameCollisions('orders', user)).toEqual([expect.objectContaining({ kind: 'name-taken', object: 'tributary_orders_ins' })]);
+    const drifted = installedState(orders, (t) => (t.event === 'UPDATE' ? { ...t, body: "INSERT INTO tributary_log_orders (op, old_k1, new_k1) VALUES ('U', OLD.id, OLD.id)" } : t));
+    expect(nameCollisions('orders', drifted)).toEqual([]);
+    expect(planCapture(orders, drifted, changelogTableFor(orders)).replace).toEqual(['UPDATE']);
+  });
+
+  test('removal drops only what is ours and lists the rest as left alone', () => {
+    const state = userChangelog(orders);
+    state.triggers.set('tributary_orders_ins', { name: 'tributary_orders_ins', event: 'INSERT', timing: 'AFTER', table: 'orders', body: triggerBody(orders, 'INSERT') });
+    const plan = planRemoval(orders, state);
+    expect(plan.statements).toEqual([]);
+    expect(plan.leftAlone).toEqual(['tributary_orders_ins', 'tributary_log_orders']);
+  });
+
+  test('a configured changelog name moves the changelog and the triggers', () => {
+    const named = { ...orders, changelog: 'my_log_orders' };
+    expect(captureNames('orders', 'my_log_orders')).toEqual({
+      changelog: 'my_log_orders',
+      triggers: { INSERT: 'my_log_orders_ins', UPDATE: 'my_log_orders_upd', DELETE: 'my_log_orders_del' },
+    });
+    expect(triggerTarget(triggerBody(named, 'DELETE'))).toBe('my_log_orders');
+    expect(changelogDdl(named, 'feedfacecafebeef')).toMatch(/^CREATE TABLE `my_log_orders`/);
+  });
+
+  test('an install over a legacy comment keeps the token and writes the marker', () => {
+    const state = installedState(orders);
+    state.changelogs.set('tributary_log_orders', { token: '0123456789abcdef', marker: { token: '0123456789abcdef', table: 'orders', legacy: true } });
+    const statements = planStatements(planCapture(orders, state, changelogTableFor(orders)));
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).toMatch(/^ALTER TABLE `tributary_log_orders` COMMENT = 'tributary:changelog:v1 token=0123456789abcdef table="orders"/);
   });
 });

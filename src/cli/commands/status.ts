@@ -30,6 +30,11 @@ export function registerStatus(program: Command): void {
           s.lastError ?? '',
         ]);
         process.stdout.write(outputTable(['source', 'table', 'target', 'snapshot', 'applied id', 'pending', 'lag s', 'gaps', 'last pass', 'last error'], rows) + '\n');
+        // Every target reading these changelogs (several warehouses on one source), with its progress.
+        const consumers = statuses.flatMap((s) => s.consumers.map((c) => [s.sourceId, s.table, c.name + (c.self ? ' (this target)' : ''), c.watermark, c.state, c.lastSeen]));
+        if (consumers.length > 0) {
+          process.stdout.write('\nconsumers of the changelogs\n' + outputTable(['source', 'table', 'consumer', 'applied id', 'state', 'last seen (source clock)'], consumers) + '\n');
+        }
         return ExitCode.ok;
       }),
     );

@@ -190,7 +190,6 @@ export async function afterPass(runtime: Runtime, unit: Unit, highWater: number,
   }
   if (Date.now() - (runtime.retentionPrunedAt.get(key) ?? 0) < SWEEP_EVERY_MS) return;
   runtime.retentionPrunedAt.set(key, Date.now());
-  let others = 0;
   if (ready) {
     const dropped = await dropStale(unit.source, table, who, runtime.config.consumers.staleAfterSeconds);
     if (dropped.length > 0) {
@@ -200,10 +199,8 @@ export async function afterPass(runtime: Runtime, unit: Unit, highWater: number,
         consumers: dropped,
       });
     }
-    others = (await otherConsumers(unit.source, table, who)).count;
   }
-  // A lone consumer without retention prunes every batch at once: nothing is left to sweep.
-  if (others === 0 && runtime.config.retention.seconds === 0) return;
+  // One index range read when there is nothing to sweep.
   const pruned = await sweepApplied(runtime, unit, highWater, gaps.map((g) => g.changeId));
   if (pruned > 0) runtime.logger.info('pruned changelog rows every consumer has applied', { source: unit.source.id, table: unit.sourceTable.name, rows: pruned });
 }

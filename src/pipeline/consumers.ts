@@ -44,10 +44,10 @@ interface ConsumerMemory {
   registries: Map<string, Promise<boolean>>;
   /** Per unit: the progress last published, to write only when it changed. */
   published: Map<string, string>;
+  /** Per unit: when this process last entered the registry, and from which watermark. */
+  entered: Map<string, { at: number; highWater: number }>;
   /** Per source: when this process last marked its consumer seen. */
   heartbeats: Map<string, number>;
-  /** Per unit: when other consumers were last looked at for sweeping. */
-  swept: Map<string, number>;
 }
 
 const memories = new WeakMap<Runtime, ConsumerMemory>();
@@ -55,7 +55,7 @@ const memories = new WeakMap<Runtime, ConsumerMemory>();
 function memoryOf(runtime: Runtime): ConsumerMemory {
   let memory = memories.get(runtime);
   if (!memory) {
-    memory = { registries: new Map(), published: new Map(), heartbeats: new Map(), swept: new Map() };
+    memory = { registries: new Map(), published: new Map(), entered: new Map(), heartbeats: new Map() };
     memories.set(runtime, memory);
   }
   return memory;
@@ -102,6 +102,11 @@ const registrationOf = (runtime: Runtime, unit: Unit): Registration => ({
   sourceTable: unit.sourceTable.name,
 });
 
+// A unit that entered the registry this recently, from the same watermark or below, skips the write:
+// follow mode runs many passes a second. Being dropped meanwhile (only by forget-consumer while this
+// process runs) is noticed at the next entry, and the snapshot that follows covers what was missed.
+const ENTER_EVERY_MS = 60_000;
+
 /**
  * Before a unit does anything: marks this consumer seen and holding rows from its watermark on (every
  * row, when new or starting over). A consumer that others dropped (unseen too long, or forgotten)
@@ -109,17 +114,26 @@ const registrationOf = (runtime: Runtime, unit: Unit): Registration => ({
  */
 export async function enterConsumer(runtime: Runtime, unit: Unit, checkpoint: Checkpoint, dryRun: boolean, startOver: (why: string) => Promise<Checkpoint>): Promise<Checkpoint> {
   if (dryRun || !(await registryReady(runtime, unit.source))) return checkpoint;
+  const key = unitKey(unit.source.id, unit.sourceTable.name);
+  const memory = memoryOf(runtime);
+  const last = memory.entered.get(key);
+  const recent = last !== undefined && Date.now() - last.at < ENTER_EVERY_MS && checkpoint.highWater >= last.highWater && checkpoint.snapshotState === 'done';
+  if (recent) return checkpoint;
   const table = runtime.config.consumers.table;
   const who = registrationOf(runtime, unit);
   const entered = await enterRegistry(unit.source, table, who, checkpoint.highWater, runtime.config.retention.seconds);
   const fields = { source: unit.source.id, table: unit.sourceTable.name, consumer: who.consumer };
   if (entered === 'registered') runtime.logger.info('registered as a consumer of the changelog', fields);
-  if (entered !== 'dropped') return checkpoint;
+  if (entered !== 'dropped') {
+    memory.entered.set(key, { at: Date.now(), highWater: checkpoint.highWater });
+    return checkpoint;
+  }
   const fresh = await startOver(
     `this target (consumer ${who.consumer}) was dropped from the readers of ${who.changelog} (unseen too long, or forgotten), so other targets may have pruned changes it had not applied`,
   );
   await rejoinRegistry(unit.source, table, who);
-  memoryOf(runtime).published.delete(unitKey(unit.source.id, unit.sourceTable.name));
+  memory.published.delete(key);
+  memory.entered.set(key, { at: Date.now(), highWater: fresh.highWater });
   return fresh;
 }
 
@@ -184,8 +198,12 @@ export async function afterPass(runtime: Runtime, unit: Unit, highWater: number,
     const keepFrom = Math.min(highWater, ...gaps.map((g) => g.changeId));
     const progress = `${highWater}:${keepFrom}`;
     if (memory.published.get(key) !== progress) {
-      if (await publishProgress(unit.source, table, who, highWater, keepFrom)) memory.published.set(key, progress);
-      else runtime.logger.warn('this target was dropped from the readers of the changelog during the pass; its next pass snapshots the table again', { source: unit.source.id, table: unit.sourceTable.name });
+      if (await publishProgress(unit.source, table, who, highWater, keepFrom)) {
+        memory.published.set(key, progress);
+      } else {
+        memory.entered.delete(key);
+        runtime.logger.warn('this target was dropped from the readers of the changelog during the pass; its next pass snapshots the table again', { source: unit.source.id, table: unit.sourceTable.name });
+      }
     }
   }
   if (Date.now() - (runtime.retentionPrunedAt.get(key) ?? 0) < SWEEP_EVERY_MS) return;

@@ -73,7 +73,11 @@ export interface TableConfig {
   newestBy?: string;
   /** conflict priority: source ids, highest priority first. */
   priority?: readonly string[];
+  /** copy (default): the source's secondary and unique indexes are built on the target; none: not. */
+  indexes: IndexPolicy;
 }
+
+export type IndexPolicy = 'copy' | 'none';
 
 export type ConflictPolicy = 'error' | 'newest' | 'priority';
 
@@ -471,6 +475,8 @@ const renameSchema = z.record(tableName, tableName, { error: (issue) => (issue.c
   }
 });
 
+const indexPolicy = z.enum(['copy', 'none'], { error: 'must be copy or none' });
+
 const tableSchema = z.preprocess(
   (value) => (typeof value === 'string' ? { name: value } : value),
   strictMapping(
@@ -486,8 +492,9 @@ const tableSchema = z.preprocess(
       conflict: z.enum(['error', 'newest', 'priority'], { error: 'must be error, newest or priority' }).default('error'),
       newestBy: tableName.optional(),
       priority: z.array(sourceId, { error: 'expected a list of source ids' }).min(1, { error: 'must list at least one source id' }).optional(),
+      indexes: indexPolicy.optional(),
     },
-    'a table name or a mapping with name (and optional target, onBadValue, key, columns, rename, where, keyIncludesSource, conflict, newestBy, priority)',
+    'a table name or a mapping with name (and optional target, onBadValue, key, columns, rename, where, keyIncludesSource, conflict, newestBy, priority, indexes)',
   ).superRefine((table, ctx) => {
     const problem = (path: string, message: string): void => void ctx.addIssue({ code: 'custom', path: [path], message });
     if (table.keyIncludesSource && table.conflict !== 'error') problem('conflict', 'only applies with keyIncludesSource: false (with the source in the key, sources never collide)');
@@ -528,6 +535,7 @@ const configSchema = strictMapping(
     health: strictMapping({ maxLagSeconds: integerIn(1, MAX_GAP_SECONDS).default(300) }, 'a mapping with maxLagSeconds').prefault({}),
     alerts: strictMapping({ maxPendingChanges: integerIn(1, 1_000_000_000).default(1_000_000) }, 'a mapping with maxPendingChanges').prefault({}),
     retention: strictMapping({ seconds: integerIn(0, MAX_GAP_SECONDS).default(0) }, 'a mapping with seconds').prefault({}),
+    indexes: indexPolicy.default('copy'),
   },
   'a mapping of settings',
 );
@@ -838,6 +846,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, configPath
       conflict: table.conflict,
       ...(table.newestBy ? { newestBy: table.newestBy } : {}),
       ...(table.priority ? { priority: table.priority } : {}),
+      indexes: table.indexes ?? settings.indexes,
     })),
     schedule: settings.schedule,
     batchSize: settings.batchSize,

@@ -146,7 +146,7 @@ export interface CaptureState {
   changelogs: Map<string, { token: string | null }>;
   /** Source tables present, by name. */
   tables: Set<string>;
-  /** Digest of the columns of the tables and their changelogs: changes with any ALTER TABLE. */
+  /** Digest of the columns and indexes of the tables and their changelogs: changes with any ALTER TABLE. */
   shape: string;
 }
 
@@ -154,7 +154,7 @@ export interface CaptureState {
 export async function readCaptureState(handle: SourceHandle, tableNames: readonly string[]): Promise<CaptureState> {
   const changelogNames = tableNames.map((t) => captureNames(t).changelog);
   const names = [...tableNames, ...changelogNames];
-  const rows = await sourceQuery<RowDataPacket>(handle, 'checking capture', sqlFile('mysql/pass_check.sql'), [names, names]);
+  const rows = await sourceQuery<RowDataPacket>(handle, 'checking capture', sqlFile('mysql/pass_check.sql'), [names, names, names]);
   const triggers = new Map<string, InstalledTrigger>();
   const changelogs = new Map<string, { token: string | null }>();
   const tables = new Set<string>();
@@ -175,7 +175,7 @@ export async function readCaptureState(handle: SourceHandle, tableNames: readonl
       if (changelogSet.has(name)) changelogs.set(name, { token: tokenFromComment(row.a) });
       if (tableNames.includes(name)) tables.add(name);
     } else {
-      digests.push(`${name}:${row.a}`);
+      digests.push(`${row.kind === 'indexes' ? 'indexes ' : ''}${name}:${row.a}`);
     }
   }
   return { triggers, changelogs, tables, shape: digests.sort().join(',') };

@@ -11,6 +11,7 @@ import { targetQuery } from '../postgres/connection';
 import { sqlFile } from '../sqlfiles';
 import type { Evidence } from './gaps';
 import { prepareRuntime, type Runtime, type Unit, usingSource } from './runtime';
+import { retryPendingIndexes } from './target-indexes';
 import { emptyResult, syncUnit, type UnitResult } from './unit';
 
 export interface PassResult {
@@ -65,6 +66,7 @@ export async function runPass(runtime: Runtime, options: PassOptions = {}): Prom
     results = results.map((r) => rerun.find((x) => x.sourceId === r.sourceId && x.table === r.table) ?? r);
   }
   if (!options.dryRun) await recordPass(runtime, results);
+  if (!options.dryRun) await retryPendingIndexes(runtime);
   return {
     startedAt,
     ms: Date.now() - startedAt.getTime(),

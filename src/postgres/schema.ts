@@ -345,7 +345,8 @@ export async function ensureTargetTable(handle: TargetHandle, client: PoolClient
 
 /** MySQL's spatial bytes (4-byte little-endian SRID, then WKB) as a PostGIS geometry, in SQL. */
 export function geometryFromMysqlBytes(column: string): string {
-  const srid = `(get_byte(${column}, 0) | get_byte(${column}, 1) << 8 | get_byte(${column}, 2) << 16 | get_byte(${column}, 3) << 24)`;
+  // | and << share one precedence in PostgreSQL: every shift in parentheses.
+  const srid = `(get_byte(${column}, 0) | (get_byte(${column}, 1) << 8) | (get_byte(${column}, 2) << 16) | (get_byte(${column}, 3) << 24))`;
   return `CASE WHEN ${column} IS NULL THEN NULL ELSE ST_SetSRID(ST_GeomFromWKB(substring(${column} FROM 5)), ${srid}) END`;
 }
 

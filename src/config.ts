@@ -75,7 +75,11 @@ export interface TableConfig {
   priority?: readonly string[];
   /** The changelog table's name in the source (default tributary_log_<name>); triggers are then <changelog>_ins|upd|del. */
   changelog?: string;
+  /** copy (default): the source's secondary and unique indexes are built on the target; none: not. */
+  indexes: IndexPolicy;
 }
+
+export type IndexPolicy = 'copy' | 'none';
 
 export type ConflictPolicy = 'error' | 'newest' | 'priority';
 
@@ -481,6 +485,8 @@ const renameSchema = z.record(tableName, tableName, { error: (issue) => (issue.c
   }
 });
 
+const indexPolicy = z.enum(['copy', 'none'], { error: 'must be copy or none' });
+
 const tableSchema = z.preprocess(
   (value) => (typeof value === 'string' ? { name: value } : value),
   strictMapping(
@@ -497,8 +503,9 @@ const tableSchema = z.preprocess(
       newestBy: tableName.optional(),
       priority: z.array(sourceId, { error: 'expected a list of source ids' }).min(1, { error: 'must list at least one source id' }).optional(),
       changelog: tableName.optional(),
+      indexes: indexPolicy.optional(),
     },
-    'a table name or a mapping with name (and optional target, onBadValue, key, columns, rename, where, keyIncludesSource, conflict, newestBy, priority, changelog)',
+    'a table name or a mapping with name (and optional target, onBadValue, key, columns, rename, where, keyIncludesSource, conflict, newestBy, priority, changelog, indexes)',
   ).superRefine((table, ctx) => {
     const problem = (path: string, message: string): void => void ctx.addIssue({ code: 'custom', path: [path], message });
     if (table.keyIncludesSource && table.conflict !== 'error') problem('conflict', 'only applies with keyIncludesSource: false (with the source in the key, sources never collide)');
@@ -544,6 +551,7 @@ const configSchema = strictMapping(
       { staleAfterSeconds: integerIn(3600, 366 * 24 * 3600).default(3 * 24 * 3600), table: tableName.default('tributary_consumers') },
       'a mapping with staleAfterSeconds or table',
     ).prefault({}),
+    indexes: indexPolicy.default('copy'),
   },
   'a mapping of settings',
 );
@@ -855,6 +863,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, configPath
       ...(table.newestBy ? { newestBy: table.newestBy } : {}),
       ...(table.priority ? { priority: table.priority } : {}),
       ...(table.changelog ? { changelog: table.changelog } : {}),
+      indexes: table.indexes ?? settings.indexes,
     })),
     schedule: settings.schedule,
     batchSize: settings.batchSize,

@@ -42,3 +42,9 @@ export function boundedName(prefix: string, part: string, suffix = '', maxLength
 export function mysqlStringLiteral(value: string): string {
   return "'" + value.replace(/\\/g, '\\\\').replace(/'/g, "''") + "'";
 }
+
+/** SQL string literal for PostgreSQL (standard_conforming_strings on, its default since 9.1). */
+export function pgStringLiteral(value: string): string {
+  if (value.includes('\u0000')) throw new Error('string contains a NUL character');
+  return "'" + value.replace(/'/g, "''") + "'";
+}

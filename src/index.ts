@@ -27,7 +27,7 @@ import { unitStatuses, type UnitStatus } from './pipeline/status';
 import { verify as verifyCore, type VerifyOptions, type VerifyResult } from './pipeline/verify';
 import type { InstallOutcome } from './mysql/capture';
 
-export type { TributaryConfig, SourceConfig, TableConfig, DatabaseEndpoint, TlsSettings, BadValuePolicy, ConflictPolicy } from './config';
+export type { TributaryConfig, SourceConfig, TableConfig, DatabaseEndpoint, TlsSettings, BadValuePolicy, ConflictPolicy, IndexPolicy } from './config';
 export { TributaryError, ConfigError, redactSecrets, type ErrorCode } from './errors';
 export { createLogger, silentLogger, type Logger, type LogFormat } from './log';
 export { Monitor } from './monitor';

@@ -22,6 +22,27 @@ export interface SourceColumn {
   datetimePrecision: number | null;
   /** MySQL JSON, or MariaDB's LONGTEXT carrying a JSON_VALID check constraint. */
   isJson: boolean;
+  /** COLUMN_COMMENT; absent or '' when the column has none. */
+  comment?: string;
+  /** Spatial columns: the SRID the column declares (MySQL 8 SRID attribute, MariaDB REF_SYSTEM_ID), if any. */
+  srid?: number;
+}
+
+/** One part of a source index, in index order. */
+export interface SourceIndexPart {
+  /** Source column name; null for a functional part (MySQL 8 expression index). */
+  column: string | null;
+  /** SUB_PART: a prefix index's length (characters for text, bytes for binary), else null. */
+  prefix: number | null;
+}
+
+/** A secondary or unique index of a source table (the primary key is not among them). */
+export interface SourceIndex {
+  name: string;
+  unique: boolean;
+  /** INDEX_TYPE, upper case: BTREE, HASH, FULLTEXT, SPATIAL, ... */
+  kind: string;
+  parts: SourceIndexPart[];
 }
 
 export interface SourceTable {
@@ -35,6 +56,10 @@ export interface SourceTable {
   filter?: string;
   /** The changelog's name when configured (table setting `changelog`); else derived from the name. */
   changelog?: string;
+  /** Secondary and unique indexes (not the primary key), as the source declares them. */
+  indexes?: SourceIndex[];
+  /** TABLE_COMMENT; absent or '' when the table has none. */
+  comment?: string;
 }
 
 /**

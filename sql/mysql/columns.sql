@@ -10,7 +10,8 @@ SELECT TABLE_NAME AS table_name,
        CHARACTER_MAXIMUM_LENGTH AS char_max_length,
        NUMERIC_PRECISION AS numeric_precision,
        NUMERIC_SCALE AS numeric_scale,
-       DATETIME_PRECISION AS datetime_precision
+       DATETIME_PRECISION AS datetime_precision,
+       COLUMN_COMMENT AS column_comment
 FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?)
 ORDER BY TABLE_NAME, ORDINAL_POSITION;

@@ -1,7 +1,7 @@
 -- Once per source per pass, in one round trip: the triggers under Tributary's names (tributary_*, and
 -- the names derived from configured changelog names), which configured tables and changelogs exist
 -- (with the changelog's comment, which carries Tributary's marker and install token), and a digest of
--- each table's columns (an ALTER TABLE changes it).
+-- each table's columns and indexes (an ALTER TABLE, CREATE INDEX or DROP INDEX changes it).
 SELECT 'trigger' AS kind, TRIGGER_NAME AS name, EVENT_MANIPULATION AS a, ACTION_TIMING AS b,
        EVENT_OBJECT_TABLE AS c, ACTION_STATEMENT AS d
 FROM information_schema.TRIGGERS
@@ -16,5 +16,13 @@ SELECT 'shape', TABLE_NAME,
                         ORDER BY ORDINAL_POSITION SEPARATOR '\n')),
        NULL, NULL, NULL
 FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?)
+GROUP BY TABLE_NAME
+UNION ALL
+SELECT 'indexes', TABLE_NAME,
+       MD5(GROUP_CONCAT(CONCAT_WS(' ', INDEX_NAME, SEQ_IN_INDEX, IFNULL(COLUMN_NAME, '-'), IFNULL(SUB_PART, '-'), NON_UNIQUE, INDEX_TYPE)
+                        ORDER BY INDEX_NAME, SEQ_IN_INDEX SEPARATOR '\n')),
+       NULL, NULL, NULL
+FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?)
 GROUP BY TABLE_NAME;

@@ -40,7 +40,7 @@ export function encodeRow(sourceId: string, table: TargetTable, row: SourceRow, 
   let keep = true;
   for (const column of table.columns) {
     const raw = row[column.source.name] ?? null;
-    const result = encodeCopyValue(column.source, raw);
+    const result = encodeCopyValue(column.source, raw, column.pgType);
     if (result.ok) {
       fields.push(result.text);
       continue;
@@ -63,7 +63,7 @@ export function encodeKeyOnly(sourceId: string, table: TargetTable, key: readonl
   return table.columns.map((column) => {
     const index = table.sourceKey.indexOf(column.source.name);
     if (index === -1) return '\\N';
-    const result = encodeCopyValue(column.source, key[index] ?? null);
+    const result = encodeCopyValue(column.source, key[index] ?? null, column.pgType);
     if (!result.ok) throw new TributaryError('BAD_VALUE', `source ${sourceId}, table ${table.name}: key column ${column.name}: ${result.reason}`);
     return result.text;
   });
@@ -77,12 +77,14 @@ export function stageLine(op: 'U' | 'D', sourceId: string, table: TargetTable, k
 }
 
 /** Rows refused because another source holds their key (shared key space, conflict: error). */
-export function conflictRejects(conflicts: readonly { key: string; holder: string }[]): Reject[] {
-  return conflicts.map(({ key, holder }) => ({
+export function conflictRejects(conflicts: readonly { key: string; holder: string; index?: string }[]): Reject[] {
+  return conflicts.map(({ key, holder, index }) => ({
     key: (JSON.parse(key) as unknown[]).map((v) => (v !== null && typeof v === 'object' ? Buffer.from((v as { x: string }).x, 'hex') : (v as string | null))),
     column: '_source',
     raw: holder,
-    reason: `key already held by source ${holder} (conflict: error); the row is kept out`,
+    reason: index
+      ? `source ${holder} already holds this row's value of unique index ${index}; the row is kept out`
+      : `key already held by source ${holder} (conflict: error); the row is kept out`,
     action: 'rejected' as const,
   }));
 }

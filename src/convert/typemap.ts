@@ -13,16 +13,75 @@ interface Mapping {
   encode: Encoder;
 }
 
+/** What the target database offers beyond core PostgreSQL. */
+export interface TargetFeatures {
+  /** The PostGIS extension is installed: spatial columns become geometry. */
+  postgis?: boolean;
+}
+
 /** PostgreSQL column type that holds every value of the MySQL column exactly. */
-export function pgTypeFor(column: SourceColumn): string {
+export function pgTypeFor(column: SourceColumn, features: TargetFeatures = {}): string {
+  if (features.postgis && isSpatial(column)) return column.srid ? `geometry(Geometry,${column.srid})` : 'geometry';
   return mappingFor(column).type;
 }
 
-/** One field of COPY text format (delimiter tab, NULL `\N`), already escaped. */
-export function encodeCopyValue(column: SourceColumn, value: SourceValue): EncodeResult {
+export function isSpatial(column: SourceColumn): boolean {
+  return SPATIAL_TYPES.has(column.dataType.toLowerCase());
+}
+
+/** PostGIS's type, with or without a typmod, in Tributary's or PostgreSQL's spelling. */
+export function isGeometryType(pgType: string): boolean {
+  return /^(?:[\w"]+\.)?geometry(?:\(.*\))?$/i.test(pgType);
+}
+
+/**
+ * One field of COPY text format (delimiter tab, NULL `\N`), already escaped. targetType: the target
+ * column's type, which decides how a spatial value is written (geometry or bytea).
+ */
+export function encodeCopyValue(column: SourceColumn, value: SourceValue, targetType?: string): EncodeResult {
   if (value === null) return NULL_FIELD;
+  if (targetType !== undefined && isGeometryType(targetType) && isSpatial(column)) return encodeGeometry(column, value);
   return cachedMapping(column).encode(column, value);
 }
+
+/**
+ * MySQL stores a spatial value as a 4-byte little-endian SRID followed by WKB. PostGIS reads EWKB
+ * (hex): the same WKB with a flag in the geometry type and the SRID after it, so the value and its
+ * SRID arrive unchanged. SRID 0 (none) is plain WKB.
+ */
+export function mysqlGeometryToEwkb(value: Buffer): Buffer | string {
+  if (value.length < 9) return `a spatial value of ${value.length} bytes is too short to hold an SRID and WKB`;
+  const srid = value.readUInt32LE(0);
+  const wkb = value.subarray(4);
+  const order = wkb[0];
+  if (order !== 0 && order !== 1) return `unrecognised WKB byte order ${order}`;
+  const type = order === 1 ? wkb.readUInt32LE(1) : wkb.readUInt32BE(1);
+  if (srid === 0) return Buffer.from(wkb);
+  const header = Buffer.alloc(9);
+  header[0] = order;
+  const flagged = (type | EWKB_SRID_FLAG) >>> 0;
+  if (order === 1) {
+    header.writeUInt32LE(flagged, 1);
+    header.writeUInt32LE(srid, 5);
+  } else {
+    header.writeUInt32BE(flagged, 1);
+    header.writeUInt32BE(srid, 5);
+  }
+  return Buffer.concat([header, wkb.subarray(5)]);
+}
+
+const EWKB_SRID_FLAG = 0x20000000;
+
+// Hex EWKB is what geometry's input function reads; hex holds nothing COPY would need escaped.
+const encodeGeometry: Encoder = (column, value) => {
+  const bytes = asBuffer(column, value);
+  const ewkb = mysqlGeometryToEwkb(bytes);
+  if (typeof ewkb === 'string') return fail(column, ewkb);
+  const srid = bytes.readUInt32LE(0);
+  // MySQL 8 refuses such values; MariaDB's REF_SYSTEM_ID does not, and PostGIS would fail the whole COPY.
+  if (column.srid && srid !== column.srid) return fail(column, `spatial value has SRID ${srid}, but the column declares SRID ${column.srid}`);
+  return ok(ewkb.toString('hex'));
+};
 
 const NULL_FIELD: EncodeResult = { ok: true, text: '\\N' };
 

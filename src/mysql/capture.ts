@@ -219,7 +219,7 @@ export interface CaptureState {
   changelogs: Map<string, InstalledChangelog>;
   /** Source tables present, by name. */
   tables: Set<string>;
-  /** Digest of the columns of the tables and their changelogs: changes with any ALTER TABLE. */
+  /** Digest of the columns and indexes of the tables and their changelogs: changes with any ALTER TABLE. */
   shape: string;
 }
 
@@ -238,7 +238,7 @@ export async function readCaptureState(handle: SourceHandle, subjects: readonly 
   const changelogNames = names.map((n) => n.changelog);
   const triggerNames = names.flatMap((n) => Object.values(n.triggers));
   const wanted = [...tableNames, ...changelogNames];
-  const rows = await sourceQuery<RowDataPacket>(handle, 'checking capture', sqlFile('mysql/pass_check.sql'), [triggerNames, wanted, wanted]);
+  const rows = await sourceQuery<RowDataPacket>(handle, 'checking capture', sqlFile('mysql/pass_check.sql'), [triggerNames, wanted, wanted, wanted]);
   const triggers = new Map<string, InstalledTrigger>();
   const changelogs = new Map<string, InstalledChangelog>();
   const tables = new Set<string>();
@@ -256,7 +256,7 @@ export async function readCaptureState(handle: SourceHandle, subjects: readonly 
       }
       if (tableNames.includes(name)) tables.add(name);
     } else {
-      digests.push(`${name}:${row.a}`);
+      digests.push(`${row.kind === 'indexes' ? 'indexes ' : ''}${name}:${row.a}`);
     }
   }
   return { triggers, changelogs, tables, shape: digests.sort().join(',') };

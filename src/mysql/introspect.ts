@@ -1,6 +1,6 @@
 /** Reads the shape of the configured tables from a source's information_schema. */
 import type { RowDataPacket } from 'mysql2/promise';
-import type { SourceColumn, SourceTable } from '../model';
+import type { SourceColumn, SourceIndex, SourceTable } from '../model';
 import { sqlFile } from '../sqlfiles';
 import { type SourceHandle, sourceQuery } from './connection';
 
@@ -17,6 +17,17 @@ interface ColumnRow extends RowDataPacket {
   numeric_precision: string | null;
   numeric_scale: string | null;
   datetime_precision: string | null;
+  column_comment: string | null;
+}
+
+interface IndexRow extends RowDataPacket {
+  table_name: string;
+  index_name: string;
+  column_name: string | null;
+  seq: string;
+  sub_part: string | null;
+  non_unique: string | number;
+  index_type: string;
 }
 
 const toInt = (v: string | null): number | null => (v === null ? null : Number(v));
@@ -43,9 +54,12 @@ export async function introspectTables(handle: SourceHandle, tableNames: readonl
   if (tableNames.length === 0) return result;
   const names = [...tableNames];
   const columnRows = await sourceQuery<ColumnRow>(handle, 'reading table columns', sqlFile('mysql/columns.sql'), [names]);
-  const keyRows = await sourceQuery<RowDataPacket>(handle, 'reading primary keys', sqlFile('mysql/primary_keys.sql'), [names]);
+  const indexRows = await sourceQuery<IndexRow>(handle, 'reading indexes', sqlFile('mysql/indexes.sql'), [handle.database, names]);
+  const commentRows = await sourceQuery<RowDataPacket>(handle, 'reading table comments', sqlFile('mysql/table_comments.sql'), [handle.database, names]);
+  const mariadb = await isMariaDb(handle);
+  const srids = columnRows.some((r) => SPATIAL_TYPES.has(r.data_type)) ? await readSrids(handle, names, mariadb) : new Map<string, number>();
   const jsonColumns = new Set<string>();
-  if (await isMariaDb(handle)) {
+  if (mariadb) {
     const checks = await sourceQuery<RowDataPacket>(handle, 'reading check constraints', sqlFile('mysql/mariadb_json_checks.sql'), [names]);
     for (const check of checks) {
       const match = /^\s*json_valid\(\s*`((?:[^`]|``)+)`\s*\)\s*$/i.exec(String(check.check_clause));
@@ -72,13 +86,52 @@ export async function introspectTables(handle: SourceHandle, tableNames: readonl
       numericScale: toInt(row.numeric_scale),
       datetimePrecision: toInt(row.datetime_precision),
       isJson: row.data_type === 'json' || jsonColumns.has(`${row.table_name}\u0000${row.column_name}`),
+      ...(row.column_comment ? { comment: row.column_comment } : {}),
     };
+    const srid = srids.get(`${row.table_name}\u0000${row.column_name}`);
+    if (srid !== undefined) column.srid = srid;
     table.columns.push(column);
   }
   const nullable = new Set(columnRows.filter((r) => r.is_nullable === 'YES').map((r) => `${r.table_name}\u0000${r.column_name}`));
-  for (const [tableName, key] of chooseKeys(keyRows, nullable)) {
+  const uniqueRows = indexRows.filter((r) => Number(r.non_unique) === 0);
+  for (const [tableName, key] of chooseKeys(uniqueRows, nullable)) {
     const table = result.get(tableName);
     if (table) table.key = key;
+  }
+  for (const [tableName, indexes] of groupIndexes(indexRows)) {
+    const table = result.get(tableName);
+    if (table) table.indexes = indexes;
+  }
+  for (const row of commentRows) {
+    const table = result.get(row.table_name);
+    if (table) table.comment = String(row.table_comment);
+  }
+  return result;
+}
+
+const SPATIAL_TYPES = new Set(['geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection', 'geomcollection']);
+
+/** The SRID each spatial column declares (0 or none: undeclared, left out). */
+async function readSrids(handle: SourceHandle, names: string[], mariadb: boolean): Promise<Map<string, number>> {
+  const file = mariadb ? 'mysql/mariadb_srids.sql' : 'mysql/mysql_srids.sql';
+  const rows = await sourceQuery<RowDataPacket>(handle, 'reading spatial column SRIDs', sqlFile(file), [handle.database, names]);
+  const result = new Map<string, number>();
+  for (const row of rows) {
+    if (row.srid !== null && Number(row.srid) > 0) result.set(`${row.table_name}\u0000${row.column_name}`, Number(row.srid));
+  }
+  return result;
+}
+
+/** Secondary and unique indexes per table, the primary key left out; rows come in index order. */
+function groupIndexes(rows: readonly IndexRow[]): Map<string, SourceIndex[]> {
+  const result = new Map<string, SourceIndex[]>();
+  for (const row of rows) {
+    if (row.index_name === 'PRIMARY') continue;
+    let indexes = result.get(row.table_name);
+    if (!indexes) result.set(row.table_name, (indexes = []));
+    let index = indexes.find((i) => i.name === row.index_name);
+    if (!index) indexes.push((index = { name: row.index_name, unique: Number(row.non_unique) === 0, kind: String(row.index_type).toUpperCase(), parts: [] }));
+    index.parts.push({ column: row.column_name ?? null, prefix: row.sub_part === null ? null : Number(row.sub_part) });
   }
   return result;
 }
@@ -87,7 +140,7 @@ export async function introspectTables(handle: SourceHandle, tableNames: readonl
  * The key of each table: its primary key, else its first unique index whose columns are all NOT NULL
  * and indexed in full (a NULL or a prefix would not identify a row). Tables with neither get no entry.
  */
-function chooseKeys(rows: RowDataPacket[], nullable: ReadonlySet<string>): Map<string, string[]> {
+function chooseKeys(rows: readonly IndexRow[], nullable: ReadonlySet<string>): Map<string, string[]> {
   const indexes = new Map<string, { table: string; columns: string[]; usable: boolean }>();
   for (const row of rows) {
     const id = `${row.table_name}\u0000${row.index_name}`;
@@ -96,8 +149,9 @@ function chooseKeys(rows: RowDataPacket[], nullable: ReadonlySet<string>): Map<s
       index = { table: row.table_name, columns: [], usable: true };
       indexes.set(id, index);
     }
-    index.columns.push(row.column_name);
-    if (nullable.has(`${row.table_name}\u0000${row.column_name}`) || row.sub_part !== null) index.usable = false;
+    // A functional part (MySQL 8) names no column and cannot be a key either.
+    index.columns.push(row.column_name ?? '');
+    if (row.column_name === null || nullable.has(`${row.table_name}\u0000${row.column_name}`) || row.sub_part !== null) index.usable = false;
   }
   const keys = new Map<string, string[]>();
   // Rows come primary key first, then unique indexes by name.

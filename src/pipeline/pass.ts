@@ -11,6 +11,7 @@ import { targetQuery } from '../postgres/connection';
 import { sqlFile } from '../sqlfiles';
 import type { Evidence } from './gaps';
 import { prepareRuntime, type Runtime, type Unit, usingSource } from './runtime';
+import { retryPendingIndexes } from './target-indexes';
 import { emptyResult, syncUnit, type UnitResult } from './unit';
 import { heartbeatConsumers } from './consumers';
 
@@ -67,6 +68,7 @@ export async function runPass(runtime: Runtime, options: PassOptions = {}): Prom
   }
   if (!options.dryRun) await recordPass(runtime, results);
   if (!options.dryRun) await heartbeatConsumers(runtime);
+  if (!options.dryRun) await retryPendingIndexes(runtime);
   return {
     startedAt,
     ms: Date.now() - startedAt.getTime(),

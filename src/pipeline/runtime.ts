@@ -10,10 +10,12 @@ import type { SourceTable } from '../model';
 import { closeSource, openSource, type SourceHandle } from '../mysql/connection';
 import { introspectTables } from '../mysql/introspect';
 import { type CaptureState, namesOf, readCaptureState } from '../mysql/capture';
-import { closeTarget, connectTarget, inTransaction, openTarget, type TargetHandle, targetQuery } from '../postgres/connection';
+import { closeTarget, connectTarget, inTransaction, openTarget, type PoolClient, type TargetHandle, targetQuery } from '../postgres/connection';
 import { migrate } from '../postgres/migrate';
 import { projectTable } from './projection';
-import { canonicalTypes, ensureTargetTable, mergeShapes, type TargetTable, targetTableFor } from '../postgres/schema';
+import { canonicalTypes, ensureTargetTable, mergeShapes, type TableChanges, type TargetTable, targetTableFor } from '../postgres/schema';
+import { planIndexes } from '../postgres/indexes';
+import { buildIndexesWhenReady, logIndexNotes } from './target-indexes';
 
 export interface Unit {
   source: SourceHandle;
@@ -107,16 +109,18 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
   const { tables: shapes, changelogs } = await introspectWithChangelogs(runtime);
   await migrate(runtime.target);
   const units: Unit[] = [];
+  const prepared: { table: TargetTable; sourceTable: string }[] = [];
   const client = await connectTarget(runtime.target, 'preparing target tables');
   try {
     // Processes starting together would race on CREATE TABLE IF NOT EXISTS (PostgreSQL then fails on
     // its catalog's unique index): target tables are prepared under one lock, in one transaction.
     await inTransaction(client, runtime.target.where, 'preparing target tables', async () => {
       await targetQuery(client, runtime.target.where, 'locking target preparation', "SELECT pg_advisory_xact_lock(hashtextextended('tributary:prepare', 0))");
+      const postgis = await hasPostgis(runtime, client);
       for (const tableConfig of config.tables) {
         const views = config.sources.map((source) => {
           const sourceTable = shapes.get(source.id)!.get(tableConfig.name)!;
-          return { sourceId: source.id, sourceTable, table: targetTableFor(config.target.schema, tableConfig.target, sourceTable, tableConfig) };
+          return { sourceId: source.id, sourceTable, table: targetTableFor(config.target.schema, tableConfig.target, sourceTable, { ...tableConfig, postgis }) };
         });
         const canonical = await canonicalTypes(runtime.target, client, views.flatMap((v) => v.table.columns.map((c) => c.pgType)));
         for (const view of views) for (const column of view.table.columns) column.pgType = canonical.get(column.pgType) ?? column.pgType;
@@ -127,13 +131,14 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
           for (const column of view.table.columns) column.pgType = merged.columns.find((c) => c.name === column.name)!.pgType;
         }
         const changes = await ensureTargetTable(runtime.target, client, merged);
-        const fields = { table: tableConfig.name, target: `${config.target.schema}.${tableConfig.target}` };
-        if (changes.created) logger.info('created target table', fields);
-        if (changes.addedColumns.length) logger.info('added target columns', { ...fields, columns: changes.addedColumns });
-        if (changes.widenedColumns.length) logger.info('widened target columns', { ...fields, columns: changes.widenedColumns });
-        if (changes.orphanColumns.length) {
-          logger.warn('target columns no source has any more are kept but no longer updated', { ...fields, columns: changes.orphanColumns });
+        logTableChanges(runtime, tableConfig, changes);
+        if (tableConfig.indexes === 'copy') {
+          const plan = planIndexes(merged, views);
+          merged.indexes = plan.indexes;
+          logIndexNotes(logger, merged, plan.notes);
         }
+        for (const view of views) view.table.indexes = merged.indexes;
+        prepared.push({ table: merged, sourceTable: tableConfig.name });
         for (const view of views) {
           const changelogTable = changelogs.get(view.sourceId)!.get(namesOf(tableConfig).changelog);
           units.push({ source: runtime.sources.get(view.sourceId)!, tableConfig, sourceTable: view.sourceTable, target: view.table, ...(changelogTable ? { changelogTable } : {}) });
@@ -146,7 +151,33 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
   runtime.units = units;
   runtime.fingerprints = fingerprints;
   await closeIdleSources(runtime);
+  // Concurrent index builds cannot run in the preparing transaction; they follow it.
+  for (const { table, sourceTable } of prepared) await buildIndexesWhenReady(runtime, table, sourceTable);
   return units;
+}
+
+function logTableChanges(runtime: Runtime, tableConfig: TableConfig, changes: TableChanges): void {
+  const { logger, config } = runtime;
+  const fields = { table: tableConfig.name, target: `${config.target.schema}.${tableConfig.target}` };
+  if (changes.created) logger.info('created target table', fields);
+  if (changes.addedColumns.length) logger.info('added target columns', { ...fields, columns: changes.addedColumns });
+  if (changes.widenedColumns.length) logger.info('widened target columns', { ...fields, columns: changes.widenedColumns });
+  if (changes.geometryColumns.length) logger.info('converted target columns to PostGIS geometry', { ...fields, columns: changes.geometryColumns });
+  if (changes.notNullAdded.length) logger.info('target columns made NOT NULL', { ...fields, columns: changes.notNullAdded });
+  if (changes.notNullDropped.length) logger.info('target columns no longer NOT NULL', { ...fields, columns: changes.notNullDropped });
+  if (changes.notNullSkipped.length) {
+    logger.warn('target columns left nullable: NOT NULL in every source, but the target holds NULLs in them (tried again on the next prepare)', { ...fields, columns: changes.notNullSkipped });
+  }
+  if (changes.orphanColumns.length) {
+    logger.warn('target columns no source has any more are kept but no longer updated', { ...fields, columns: changes.orphanColumns });
+  }
+}
+
+/** Whether the target database has PostGIS: spatial columns become geometry rather than bytea. */
+async function hasPostgis(runtime: Runtime, client: PoolClient): Promise<boolean> {
+  // Asked once per prepare: the extension can be installed between runs.
+  const result = await targetQuery(client, runtime.target.where, 'looking for PostGIS', "SELECT 1 FROM pg_extension WHERE extname = 'postgis'");
+  return (result.rowCount ?? 0) > 0;
 }
 
 /** Each source's column digest (tables and changelogs), to notice an ALTER TABLE on later passes. */

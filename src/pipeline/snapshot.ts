@@ -18,6 +18,8 @@ import { copyLines, ensureStage, stageColumns } from '../postgres/stage';
 import { clearRejects, recordRejects } from '../postgres/rejects';
 import { conflictRejects, describeKey, encodeRow, type Reject, rowKey, stageLine } from '../convert/rows';
 import type { Runtime, Unit } from './runtime';
+import { builtUniqueIndexes } from '../postgres/indexes';
+import { buildIndexesAfterSnapshot } from './target-indexes';
 
 export interface SnapshotOutcome {
   rows: number;
@@ -38,7 +40,8 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
   const refresh = checkpoint.snapshotMode === 'refresh';
   // Rows go through the stage and merge when they may meet other sources' rows in one key space, or
   // meet their own older versions (refresh); otherwise straight into the table.
-  const viaStage = refresh || !table.keyIncludesSource;
+  // So do rows of a table with unique indexes: the merge clears rows they make out of date.
+  const viaStage = refresh || !table.keyIncludesSource || (await builtUniqueIndexes(client, target.where, table)).length > 0;
   if (checkpoint.snapshotState === 'pending') {
     await inTransaction(client, target.where, `starting snapshot of ${table.name}`, async () => {
       await beginSnapshot(client, target.where, id);
@@ -116,5 +119,6 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
     }
   }
   log.info('snapshot done', { rows: total, ms: Date.now() - started });
+  await buildIndexesAfterSnapshot(runtime, unit);
   return { rows: total, rejects: allRejects };
 }

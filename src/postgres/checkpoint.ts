@@ -171,3 +171,9 @@ export async function markCaptureBroken(client: PoolClient, where: string, unit:
 export async function requestResnapshot(client: PoolClient, where: string, unit: UnitId): Promise<void> {
   await targetQuery(client, where, 'requesting a snapshot', sqlFile('state/request_resnapshot.sql'), [unit.sourceId, unit.table]);
 }
+
+/** How many of the given sources have finished the snapshot of a table. */
+export async function countSnapshotsDone(client: PoolClient, where: string, table: string, sourceIds: readonly string[]): Promise<number> {
+  const result = await targetQuery<{ done: number }>(client, where, 'reading snapshot states', sqlFile('state/snapshots_done.sql'), [table, sourceIds]);
+  return result.rows[0]?.done ?? 0;
+}

@@ -7,6 +7,7 @@
  * same set of keys in the other.
  */
 import { quotePg } from '../ident';
+import { isGeometryType } from '../convert/typemap';
 import type { SourceValue } from '../model';
 import { SOURCE_COLUMN, type TargetColumn, type TargetTable } from './schema';
 
@@ -85,7 +86,15 @@ function targetJoin(table: TargetTable, t: string, other: string): string {
 
 /** A source-side row as the target would hold it: each column cast to the target's type where that differs. */
 function sourceRow(table: TargetTable, names: CompareTables, alias: string): string {
-  return `ROW(${table.columns.map((c) => sourceValue(c.name, names, alias)).join(', ')})`;
+  return `ROW(${table.columns.map((c) => comparable(c, sourceValue(c.name, names, alias))).join(', ')})`;
+}
+
+/**
+ * A column's value as compared. Geometry is compared as EWKB (its WKB and SRID, exactly): PostGIS's
+ * own = would call two geometries with the same coordinates equal whatever their bytes.
+ */
+function comparable(column: TargetColumn, expr: string): string {
+  return isGeometryType(column.pgType) ? `(${expr})::bytea` : expr;
 }
 
 function sourceValue(column: string, names: CompareTables, alias: string): string {
@@ -93,7 +102,7 @@ function sourceValue(column: string, names: CompareTables, alias: string): strin
   return `${alias}.${quotePg(column)}${cast === undefined ? '' : `::${cast}`}`;
 }
 
-const targetRow = (table: TargetTable, alias: string): string => `ROW(${list(dataColumns(table), alias)})`;
+const targetRow = (table: TargetTable, alias: string): string => `ROW(${table.columns.map((c) => comparable(c, `${alias}.${quotePg(c.name)}`)).join(', ')})`;
 
 const textLiteral = (value: string): string => `'${value.replace(/'/g, "''")}'`;
 

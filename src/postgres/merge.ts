@@ -7,8 +7,10 @@
  * source only deletes or updates rows it owns (_source), and takes over another source's row only as
  * its conflict policy allows.
  */
+import { TributaryError } from '../errors';
 import { quotePg } from '../ident';
 import { type PoolClient, targetQuery } from './connection';
+import { builtUniqueIndexes, elementSql, type TargetIndex } from './indexes';
 import { SOURCE_COLUMN, type TargetTable, targetKey } from './schema';
 import { KEY_COLUMN, OP_COLUMN } from './stage';
 
@@ -80,8 +82,52 @@ export interface MergeCounts {
 }
 
 export interface MergeResult extends MergeCounts {
-  /** Under conflict: error, the staged keys refused because another source holds them. */
-  conflicts: { key: string; holder: string }[];
+  /**
+   * Staged keys refused because another source holds them (conflict: error), or holds their value of
+   * a unique index (index: its name; every conflict policy, see README "Target tables").
+   */
+  conflicts: { key: string; holder: string; index?: string }[];
+}
+
+const sameValues = (index: TargetIndex, a: string, b: string): string => index.elements.map((e) => `${elementSql(e, a)} = ${elementSql(e, b)}`).join(' AND ');
+const sameKey = (table: TargetTable, a: string, b: string): string => table.key.map((k) => `${a}.${quotePg(k)} = ${b}.${quotePg(k)}`).join(' AND ');
+
+/**
+ * Rows of the staging source holding a staged row's unique value under another key. The source's own
+ * unique index says they are out of date: their new state is further on in the changelog. They are
+ * removed so that the batch can apply; their own change brings them back.
+ */
+export function buildStaleUniqueDeleteSql(table: TargetTable, stage: string, index: TargetIndex): string {
+  return [
+    `DELETE FROM ${table.qualified} AS t USING ${quotePg(stage)} AS s`,
+    `WHERE s.${quotePg(OP_COLUMN)} = 'U' AND t.${quotePg(SOURCE_COLUMN)} = s.${quotePg(SOURCE_COLUMN)}`,
+    `  AND ${sameValues(index, 't', 's')} AND NOT (${sameKey(table, 't', 's')})`,
+  ].join('\n');
+}
+
+/**
+ * Sources sharing one key space: staged rows whose unique value another source's row already holds
+ * are taken out of the stage and reported as conflicts (the row that was there first stays).
+ */
+export function buildUniqueConflictSql(table: TargetTable, stage: string, index: TargetIndex): string {
+  return [
+    `DELETE FROM ${quotePg(stage)} AS s USING ${table.qualified} AS t`,
+    `WHERE s.${quotePg(OP_COLUMN)} = 'U' AND t.${quotePg(SOURCE_COLUMN)} <> s.${quotePg(SOURCE_COLUMN)}`,
+    `  AND ${sameValues(index, 't', 's')} AND NOT (${sameKey(table, 't', 's')})`,
+    `RETURNING s.${quotePg(KEY_COLUMN)} AS key, t.${quotePg(SOURCE_COLUMN)} AS holder`,
+  ].join('\n');
+}
+
+async function guardUniqueIndexes(client: PoolClient, where: string, table: TargetTable, stage: string): Promise<MergeResult['conflicts']> {
+  if (!table.indexes.some((i) => i.unique)) return [];
+  const conflicts: MergeResult['conflicts'] = [];
+  for (const index of await builtUniqueIndexes(client, where, table)) {
+    await targetQuery(client, where, `removing out-of-date rows from ${table.name}`, buildStaleUniqueDeleteSql(table, stage, index));
+    if (table.keyIncludesSource) continue;
+    const refused = await targetQuery<{ key: string; holder: string }>(client, where, `checking ${table.name} for unique conflicts`, buildUniqueConflictSql(table, stage, index));
+    conflicts.push(...refused.rows.map((r) => ({ ...r, index: index.sourceName })));
+  }
+  return conflicts;
 }
 
 export async function mergeStage(client: PoolClient, where: string, table: TargetTable, stage: string): Promise<MergeResult> {
@@ -90,7 +136,20 @@ export async function mergeStage(client: PoolClient, where: string, table: Targe
       ? (await targetQuery<{ key: string; holder: string }>(client, where, `checking ${table.name} for conflicts`, buildConflictSql(table, stage))).rows
       : [];
   const deleted = await targetQuery(client, where, `deleting rows from ${table.name}`, buildDeleteSql(table, stage));
-  const upserted = await targetQuery<{ inserted: string; updated: string }>(client, where, `upserting rows into ${table.name}`, buildUpsertSql(table, stage));
+  conflicts.push(...(await guardUniqueIndexes(client, where, table, stage)));
+  let upserted;
+  try {
+    upserted = await targetQuery<{ inserted: string; updated: string }>(client, where, `upserting rows into ${table.name}`, buildUpsertSql(table, stage));
+  } catch (error) {
+    if ((error as { cause?: { code?: string } }).cause?.code !== '23505') throw error;
+    // Rows of one batch are read from MySQL in several queries: a row changed in between can carry
+    // a unique value another row of the same batch still holds. Reading again resolves it.
+    throw new TributaryError(
+      'TARGET_QUERY_FAILED',
+      `${(error as Error).message} (a unique index Tributary copied from the source refused two rows of one batch holding the same value, read at different moments; the next pass reads them again. If it persists, set indexes: none on table ${table.name} and report it)`,
+      { cause: error, transient: true },
+    );
+  }
   const row = upserted.rows[0];
   return { inserted: Number(row?.inserted ?? 0), updated: Number(row?.updated ?? 0), deleted: deleted.rowCount ?? 0, conflicts };
 }

@@ -1,10 +1,11 @@
 /** The merged target tables: their columns, key and creation. */
 import { TributaryError } from '../errors';
-import { qualifiedPg, quotePg } from '../ident';
-import type { ConflictPolicy } from '../config';
+import { pgStringLiteral, qualifiedPg, quotePg } from '../ident';
+import type { BadValuePolicy, ConflictPolicy, IndexPolicy } from '../config';
 import type { SourceColumn, SourceTable } from '../model';
 import { type PoolClient, type TargetHandle, targetQuery } from './connection';
-import { pgTypeFor } from '../convert/typemap';
+import { isGeometryType, pgTypeFor } from '../convert/typemap';
+import type { TargetIndex } from './indexes';
 
 /** Column stored in every target row: the id of the source the row came from. */
 export const SOURCE_COLUMN = '_source';
@@ -14,6 +15,13 @@ export interface TargetColumn {
   name: string;
   pgType: string;
   source: SourceColumn;
+  /**
+   * NOT NULL in the target: NOT NULL in every source, present in every source, and the table's
+   * onBadValue cannot store NULL in its place (policy null can).
+   */
+  notNull: boolean;
+  /** The source's column comment (the first source that has one). */
+  comment?: string;
 }
 
 export interface TargetTable {
@@ -34,6 +42,10 @@ export interface TargetTable {
   newestBy?: string;
   /** conflict priority: source ids, highest first. */
   priority?: readonly string[];
+  /** Secondary and unique indexes Tributary builds on the target table (see indexes.ts). */
+  indexes: TargetIndex[];
+  /** The source's table comment (the first source that has one). */
+  comment?: string;
 }
 
 export interface MergeOptions {
@@ -42,6 +54,10 @@ export interface MergeOptions {
   conflict?: ConflictPolicy;
   newestBy?: string;
   priority?: readonly string[];
+  onBadValue?: BadValuePolicy;
+  indexes?: IndexPolicy;
+  /** The target database has PostGIS: spatial columns become geometry. */
+  postgis?: boolean;
 }
 
 /** The target's primary key columns. */
@@ -73,13 +89,21 @@ export function targetTableFor(schema: string, targetName: string, source: Sourc
     schema,
     name: targetName,
     qualified: qualifiedPg(schema, targetName),
-    columns: source.columns.map((column) => ({ name: targetNameOf(column.name), pgType: pgTypeFor(column), source: column })),
+    columns: source.columns.map((column) => ({
+      name: targetNameOf(column.name),
+      pgType: pgTypeFor(column, { postgis: options.postgis ?? false }),
+      source: column,
+      notNull: source.key.includes(column.name) || (!column.nullable && options.onBadValue !== 'null'),
+      ...(column.comment ? { comment: column.comment } : {}),
+    })),
     key: source.key.map(targetNameOf),
     sourceKey: [...source.key],
     keyIncludesSource: options.keyIncludesSource ?? true,
     conflict: options.conflict ?? 'error',
     ...(options.newestBy ? { newestBy: newestColumn(source, options.newestBy, targetNameOf) } : {}),
     ...(options.priority ? { priority: options.priority } : {}),
+    indexes: [],
+    ...(source.comment ? { comment: source.comment } : {}),
   };
 }
 
@@ -93,7 +117,7 @@ function newestColumn(source: SourceTable, column: string, targetNameOf: (c: str
 export function createTableSql(table: TargetTable): string {
   const lines = [
     `  ${quotePg(SOURCE_COLUMN)} text NOT NULL`,
-    ...table.columns.map((c) => `  ${quotePg(c.name)} ${c.pgType}${table.key.includes(c.name) ? ' NOT NULL' : ''}`),
+    ...table.columns.map((c) => `  ${quotePg(c.name)} ${c.pgType}${table.key.includes(c.name) || c.notNull ? ' NOT NULL' : ''}`),
     `  PRIMARY KEY (${targetKey(table).map(quotePg).join(', ')})`,
   ];
   return `CREATE TABLE IF NOT EXISTS ${table.qualified} (\n${lines.join(',\n')}\n)`;
@@ -159,6 +183,8 @@ export function widerType(a: string, b: string): string | null {
   const pb = precision.exec(b);
   if (pa && pb && pa[1] === pb[1] && pa[3] === pb[3]) return pa[2]! >= pb[2]! ? a : b;
   if ((a === 'real' && b === 'double precision') || (b === 'real' && a === 'double precision')) return 'double precision';
+  // Sources declaring different SRIDs (or one none) share a geometry column without an SRID typmod.
+  if (isGeometryType(a) && isGeometryType(b)) return 'geometry';
   return null;
 }
 
@@ -191,9 +217,16 @@ export function mergeShapes(views: readonly { sourceId: string; table: TargetTab
         );
       }
       existing.pgType = wider;
+      existing.notNull &&= column.notNull;
+      if (!existing.comment && column.comment) existing.comment = column.comment;
     }
   }
-  return { ...first.table, columns };
+  // A column some source lacks is NULL in that source's rows.
+  for (const column of columns) {
+    if (!views.every((v) => v.table.columns.some((c) => c.name === column.name))) column.notNull = false;
+  }
+  const comment = views.map((v) => v.table.comment).find((c) => c);
+  return { ...first.table, columns, ...(comment ? { comment } : {}) };
 }
 
 export interface TableChanges {
@@ -202,40 +235,60 @@ export interface TableChanges {
   widenedColumns: string[];
   /** Columns in the target that no source has any more: kept, no longer updated. */
   orphanColumns: string[];
+  /** bytea columns holding MySQL spatial bytes, converted to PostGIS geometry. */
+  geometryColumns: string[];
+  notNullAdded: string[];
+  notNullDropped: string[];
+  /** Columns that should be NOT NULL but hold NULLs already (left nullable, tried again next prepare). */
+  notNullSkipped: string[];
+  commented: number;
+}
+
+interface PresentColumn {
+  column_name: string;
+  type: string;
+  not_null: boolean;
+  comment: string | null;
 }
 
 /**
  * Creates the target table if missing; otherwise evolves it: adds columns the sources gained, widens
  * types the sources widened, and checks the key. Narrowing or incompatible changes are refused with an
- * error rather than applied.
+ * error rather than applied. NOT NULL and comments follow the sources either way.
  */
 export async function ensureTargetTable(handle: TargetHandle, client: PoolClient, table: TargetTable): Promise<TableChanges> {
   const doing = `preparing target table ${table.schema}.${table.name}`;
-  const changes: TableChanges = { created: false, addedColumns: [], widenedColumns: [], orphanColumns: [] };
+  const changes: TableChanges = { created: false, addedColumns: [], widenedColumns: [], orphanColumns: [], geometryColumns: [], notNullAdded: [], notNullDropped: [], notNullSkipped: [], commented: 0 };
   await targetQuery(client, handle.where, doing, `CREATE SCHEMA IF NOT EXISTS ${quotePg(table.schema)}`);
-  const existing = await targetQuery<{ column_name: string; type: string }>(
+  const existing = await targetQuery<PresentColumn>(
     client,
     handle.where,
     doing,
-    `SELECT a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS type
+    `SELECT a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null,
+            col_description(c.oid, a.attnum) AS comment
        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped`,
     [table.schema, table.name],
   );
   if (existing.rows.length === 0) {
     await targetQuery(client, handle.where, doing, createTableSql(table));
+    changes.commented = await syncComments(handle, client, table, new Map(), null);
     return { ...changes, created: true };
   }
-  const present = new Map(existing.rows.map((r) => [r.column_name, r.type]));
+  const present = new Map(existing.rows.map((r) => [r.column_name, r]));
   if (!present.has(SOURCE_COLUMN)) {
     throw new TributaryError('TARGET_SCHEMA_MISMATCH', `target table ${table.schema}.${table.name} exists but has no ${SOURCE_COLUMN} column; it was not created by Tributary`);
   }
   const alterations: string[] = [];
   for (const column of table.columns) {
-    const current = present.get(column.name);
+    const current = present.get(column.name)?.type;
     if (current === undefined) {
       alterations.push(`ADD COLUMN ${quotePg(column.name)} ${column.pgType}`);
       changes.addedColumns.push(column.name);
+    } else if (current === 'bytea' && isGeometryType(column.pgType)) {
+      // PostGIS was installed after the table was made: the stored MySQL bytes become geometry.
+      alterations.push(`ALTER COLUMN ${quotePg(column.name)} TYPE ${column.pgType} USING ${geometryFromMysqlBytes(quotePg(column.name))}`);
+      changes.geometryColumns.push(column.name);
     } else if (current !== column.pgType) {
       const wider = widerType(current, column.pgType);
       if (wider !== column.pgType) {
@@ -250,9 +303,22 @@ export async function ensureTargetTable(handle: TargetHandle, client: PoolClient
   }
   const wanted = new Set([SOURCE_COLUMN, ...table.columns.map((c) => c.name)]);
   changes.orphanColumns = [...present.keys()].filter((n) => !wanted.has(n));
+  // A column may only stay NOT NULL while every row written can fill it: orphans and columns that
+  // lost the guarantee give it up (key columns keep it: the primary key needs it).
+  const keyColumns = new Set(targetKey(table));
+  for (const [name, column] of present) {
+    if (!column.not_null || keyColumns.has(name) || name === SOURCE_COLUMN) continue;
+    if (table.columns.find((c) => c.name === name)?.notNull) continue;
+    alterations.push(`ALTER COLUMN ${quotePg(name)} DROP NOT NULL`);
+    changes.notNullDropped.push(name);
+  }
   if (alterations.length > 0) {
     await targetQuery(client, handle.where, doing, `ALTER TABLE ${table.qualified} ${alterations.join(', ')}`);
   }
+  const candidates = table.columns.filter((c) => c.notNull && !keyColumns.has(c.name) && !present.get(c.name)?.not_null).map((c) => c.name);
+  const notNull = await addNotNull(handle, client, table, candidates);
+  changes.notNullAdded = notNull.added;
+  changes.notNullSkipped = notNull.skipped;
   const keyRows = await targetQuery<{ column_name: string }>(
     client,
     handle.where,
@@ -272,5 +338,60 @@ export async function ensureTargetTable(handle: TargetHandle, client: PoolClient
       `target table ${table.schema}.${table.name} has primary key (${actualKey.join(', ') || 'none'}), expected (${expectedKey.join(', ')})`,
     );
   }
+  const tableComment = await targetQuery<{ comment: string | null }>(client, handle.where, doing, `SELECT obj_description($1::regclass, 'pg_class') AS comment`, [table.qualified]);
+  changes.commented = await syncComments(handle, client, table, new Map([...present].map(([n, c]) => [n, c.comment])), tableComment.rows[0]?.comment ?? null);
   return changes;
+}
+
+/** MySQL's spatial bytes (4-byte little-endian SRID, then WKB) as a PostGIS geometry, in SQL. */
+export function geometryFromMysqlBytes(column: string): string {
+  // | and << share one precedence in PostgreSQL: every shift in parentheses.
+  const srid = `(get_byte(${column}, 0) | (get_byte(${column}, 1) << 8) | (get_byte(${column}, 2) << 16) | (get_byte(${column}, 3) << 24))`;
+  return `CASE WHEN ${column} IS NULL THEN NULL ELSE ST_SetSRID(ST_GeomFromWKB(substring(${column} FROM 5)), ${srid}) END`;
+}
+
+/**
+ * SET NOT NULL on the columns that hold no NULL yet. One scan finds the columns with NULLs (left
+ * nullable, with a note: a column added to a populated table is NULL in its old rows until a refresh
+ * fills it); then one ALTER for the rest, in a savepoint so that a NULL written meanwhile fails only it.
+ */
+async function addNotNull(handle: TargetHandle, client: PoolClient, table: TargetTable, columns: readonly string[]): Promise<{ added: string[]; skipped: string[] }> {
+  if (columns.length === 0) return { added: [], skipped: [] };
+  const doing = `checking ${table.name} for NULLs before NOT NULL`;
+  const probe = await targetQuery<Record<string, boolean | null>>(
+    client,
+    handle.where,
+    doing,
+    `SELECT ${columns.map((c, i) => `bool_or(${quotePg(c)} IS NULL) AS n${i}`).join(', ')} FROM ${table.qualified}`,
+  );
+  const row = probe.rows[0] ?? {};
+  const clean = columns.filter((_, i) => row[`n${i}`] !== true);
+  const skipped = columns.filter((_, i) => row[`n${i}`] === true);
+  if (clean.length === 0) return { added: [], skipped };
+  await targetQuery(client, handle.where, doing, 'SAVEPOINT tributary_not_null');
+  try {
+    await targetQuery(client, handle.where, `adding NOT NULL to ${table.name}`, `ALTER TABLE ${table.qualified} ${clean.map((c) => `ALTER COLUMN ${quotePg(c)} SET NOT NULL`).join(', ')}`);
+    await targetQuery(client, handle.where, doing, 'RELEASE SAVEPOINT tributary_not_null');
+    return { added: clean, skipped };
+  } catch (error) {
+    if ((error as { cause?: { code?: string } }).cause?.code !== '23502') throw error;
+    await targetQuery(client, handle.where, doing, 'ROLLBACK TO SAVEPOINT tributary_not_null');
+    return { added: [], skipped: [...columns] };
+  }
+}
+
+/**
+ * Comments from the source on the table and its columns, where the source has one and the target's
+ * differs. A source without a comment leaves the target's as it is (it may be the user's own).
+ */
+async function syncComments(handle: TargetHandle, client: PoolClient, table: TargetTable, current: ReadonlyMap<string, string | null>, tableComment: string | null): Promise<number> {
+  const statements: string[] = [];
+  if (table.comment && table.comment !== tableComment) statements.push(`COMMENT ON TABLE ${table.qualified} IS ${pgStringLiteral(table.comment)}`);
+  for (const column of table.columns) {
+    if (column.comment && column.comment !== (current.get(column.name) ?? null)) {
+      statements.push(`COMMENT ON COLUMN ${table.qualified}.${quotePg(column.name)} IS ${pgStringLiteral(column.comment)}`);
+    }
+  }
+  for (const sql of statements) await targetQuery(client, handle.where, `commenting ${table.name}`, sql);
+  return statements.length;
 }

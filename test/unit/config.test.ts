@@ -544,6 +544,7 @@ describe('per-table settings', () => {
           '    keyIncludesSource: false',
           '    conflict: priority',
           '    priority: [us, eu]',
+          '    indexes: none',
         ].join('\n'),
       ),
     );
@@ -558,8 +559,15 @@ describe('per-table settings', () => {
       keyIncludesSource: false,
       conflict: 'priority',
       priority: ['us', 'eu'],
+      indexes: 'none',
     });
-    expect(config.tables[1]).toMatchObject({ onBadValue: 'reject', keyIncludesSource: true, conflict: 'error', rename: {} });
+    expect(config.tables[1]).toMatchObject({ onBadValue: 'reject', keyIncludesSource: true, conflict: 'error', rename: {}, indexes: 'copy' });
+  });
+
+  test('indexes: copy or none, per table or for all tables', () => {
+    expectOnly(withTable('  - name: p\n    indexes: some'), 'tables[2].indexes', /copy or none/);
+    const config = parse(withTable('  - name: p\n    indexes: copy') + '\nindexes: none\n');
+    expect(config.tables.map((t) => t.indexes)).toEqual(['none', 'none', 'copy']);
   });
 
   test('onBadValue must be reject, null or fail', () => {

@@ -139,10 +139,19 @@ export function mapDriverError(error: unknown, site: ErrorSite): TributaryError 
   return new TributaryError(code, `${site.where}${doing}: ${detail}`, { cause: error, transient: isTransientDriverError(error) });
 }
 
-/** Removes credentials from anything that looks like a URL with userinfo, and password=... pairs. */
+/**
+ * Removes credentials from any text: the password of anything shaped like user:password@host, with or
+ * without a scheme and with any number of slashes (mysql://u:p@h, mysql:/u:p@h, u:p@h), and the value
+ * of password=... / password: ... pairs. After a scheme the password runs to the last "@" on the line
+ * that is followed by a host, so a raw "@", "/" or space inside it is hidden too; without a scheme it
+ * runs to the next space. Over-hiding is preferred to showing a secret.
+ */
 export function redactSecrets(text: string): string {
-  return text
-    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^:@/\s]*):(\S*)@/gi, '$1$2:***@')
-    // MySQL's "(using password: YES)" says whether one was sent, not what it was.
-    .replace(/(password\s*[=:]\s*)(?!(?:YES|NO)\))("[^"]*"|'[^']*'|\S+)/gi, '$1***');
+  return (
+    text
+      .replace(/([a-z][a-z0-9+.-]*:\/*)([^:@/\s"'`]*):([^\n]*)@(?=[\w[%.-])/gi, '$1$2:***@')
+      .replace(/(^|[\s"'`=(,<[])([^:@/\s"'`=(,<[]+):(?!\S*\*\*\*@)(\S*)@(?=[\w[%.-])/g, '$1$2:***@')
+      // MySQL's "(using password: YES)" says whether one was sent, not what it was.
+      .replace(/(password|passwd|pwd)("?\s*[=:]\s*)(?!(?:YES|NO)\))(?!\*\*\*)("[^"]*"|'[^']*'|[^\s&]+)/gi, '$1$2***')
+  );
 }

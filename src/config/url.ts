@@ -145,7 +145,8 @@ function diagnoseUnparsable(url: string, authorityStart: number): string {
   const port = match[2];
   if (host === '') return 'missing host';
   if (port !== undefined && port !== '') {
-    return /^\d+$/.test(port) ? 'the port must be a number from 1 to 65535' : 'the port is not a number';
+    if (/^\d+$/.test(port)) return 'the port must be a number from 1 to 65535';
+    return authority.includes('@') ? 'the port is not a number' : 'the port is not a number (for user:password, add @host after it)';
   }
   return unparsable;
 }

@@ -1,8 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { loadConfig, parseConfig, parseMysqlUrl, parsePgUrl, resolveConfigPath, type TributaryConfig } from '../../src/config';
-import { ConfigError, TributaryError } from '../../src/errors';
+import { parseDocument as parseYamlDocument } from 'yaml';
+import { loadConfig, parseConfig, parseMysqlUrl, parsePgUrl, resolveConfigPath, scalarSettings, type TributaryConfig } from '../../src/config';
+import { ConfigError, redactSecrets, TributaryError } from '../../src/errors';
+
+const parseDocumentOf = (yaml: string): unknown => parseYamlDocument(yaml).toJS();
 
 const CONFIG_PATH = '/etc/tributary/test.yml';
 
@@ -606,5 +609,159 @@ describe('secrets from files', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('${VAR} in every number and boolean setting', () => {
+  const settings = scalarSettings();
+
+  test('the schema lists the numeric and boolean settings', () => {
+    const paths = settings.map((s) => s.path.join('.'));
+    for (const key of ['batchSize', 'snapshotChunkSize', 'concurrency', 'pollInterval', 'gaps.recheckSeconds', 'metrics.port', 'health.maxLagSeconds', 'alerts.maxPendingChanges', 'retention.seconds', 'tables.*.keyIncludesSource']) {
+      expect(paths).toContain(key);
+    }
+    for (const setting of settings.filter((s) => s.kind === 'integer')) {
+      expect(typeof setting.min).toBe('number');
+      expect(typeof setting.max).toBe('number');
+    }
+  });
+
+  /** VALID as an object, with value set at the setting's path ("*" = the first table, as a mapping). */
+  const documentWith = (path: readonly string[], value: unknown): Record<string, unknown> => {
+    const document = { ...(parseDocumentOf(VALID) as Record<string, unknown>) };
+    document.tables = [{ name: 'orders', target: 'orders_all' }, 'customers'];
+    let parent: Record<string, unknown> = document;
+    path.forEach((part, i) => {
+      const key: string | number = part === '*' ? 0 : part;
+      if (i === path.length - 1) {
+        (parent as Record<string | number, unknown>)[key] = value;
+        return;
+      }
+      const next = (parent as Record<string | number, unknown>)[key];
+      const copy: Record<string, unknown> = Array.isArray(next) ? ([...next] as unknown as Record<string, unknown>) : { ...((next as Record<string, unknown> | undefined) ?? {}) };
+      (parent as Record<string | number, unknown>)[key] = copy;
+      parent = copy;
+    });
+    return document;
+  };
+
+  const valueAt = (config: unknown, path: readonly string[]): unknown => path.reduce<unknown>((node, part) => (node as Record<string | number, unknown>)[part === '*' ? 0 : part], config);
+
+  test.each(settings.filter((s) => s.kind === 'integer').map((s) => [s.path.join('.'), s] as const))('%s: "${VAR}" gives a number; out of range and non-numeric are refused', (key, setting) => {
+    const value = Math.min(setting.max!, setting.min! + 1);
+    const config = parseConfig(documentWith(setting.path, '${V}'), { env: { ...ENV, V: String(value) } });
+    expect(valueAt(config, setting.path)).toBe(value);
+    expect(() => parseConfig(documentWith(setting.path, '${V}'), { env: { ...ENV, V: String(setting.max! + 1) } })).toThrow(`${key.replace('.*', '[0]')}: must be an integer from ${setting.min} to ${setting.max}`);
+    expect(() => parseConfig(documentWith(setting.path, '${V}'), { env: { ...ENV, V: 'many' } })).toThrow(/expected a number, but the environment variable's value is not one/);
+  });
+
+  test.each(settings.filter((s) => s.kind === 'boolean').map((s) => [s.path.join('.'), s] as const))('%s: "${VAR}" gives a boolean', (_key, setting) => {
+    for (const [text, expected] of [['false', false], ['TRUE', true], [' true ', true]] as const) {
+      expect(valueAt(parseConfig(documentWith(setting.path, '${V}'), { env: { ...ENV, V: text } }), setting.path)).toBe(expected);
+    }
+    expect(() => parseConfig(documentWith(setting.path, '${V}'), { env: { ...ENV, V: 'yes please' } })).toThrow(/expected true or false, but the environment variable's value is not one/);
+  });
+
+  test('in YAML, as a user writes it: retention, metrics port and keyIncludesSource', () => {
+    const yaml = withTables('  - { name: orders, keyIncludesSource: "${SHARED}" }') + 'retention: { seconds: "${R}" }\nmetrics: { port: "${P}" }\n';
+    const config = parse(yaml, { R: '3600', P: '9187', SHARED: 'false' });
+    expect(config.retention.seconds).toBe(3600);
+    expect(config.metrics.port).toBe(9187);
+    expect(config.tables[0]?.keyIncludesSource).toBe(false);
+  });
+
+  test('a quoted number written in the file is still a string, not a number', () => {
+    expectOnly(withLine('retention: { seconds: "60" }'), 'retention.seconds', /expected a number, got a string/);
+  });
+});
+
+describe('onBadValue: null', () => {
+  test('unquoted (YAML null), as the README writes it, is the null policy', () => {
+    const config = parse(withTables('  - name: orders\n    onBadValue: null'));
+    expect(config.tables[0]?.onBadValue).toBe('null');
+    expect(parse(withTables('  - name: orders\n    onBadValue: ~')).tables[0]?.onBadValue).toBe('null');
+    expect(parse(withTables('  - name: orders\n    onBadValue: "null"')).tables[0]?.onBadValue).toBe('null');
+  });
+});
+
+describe('parseConfig with an object (library use)', () => {
+  test('validates a plain object, with ${VAR} from the given env; relative files from the current directory', () => {
+    const config = parseConfig(
+      {
+        target: { url: 'postgres://root@127.0.0.1/warehouse' },
+        sources: [{ id: 'eu', url: 'mysql://root:${PW}@127.0.0.1/shop' }],
+        tables: ['orders', { name: 'customers', rename: { id: 'customer_id' } }],
+        batchSize: 500,
+        metrics: { textfile: 'metrics.prom' },
+      },
+      { env: { PW: 'pw' } },
+    );
+    expect(config.configPath).toBeUndefined();
+    expect(config.sources[0]?.endpoint.password).toBe('pw');
+    expect(config.batchSize).toBe(500);
+    expect(config.tables[1]).toMatchObject({ name: 'customers', target: 'customers', rename: { id: 'customer_id' } });
+    expect(config.metrics.textfile).toBe(path.resolve('metrics.prom'));
+  });
+
+  test('problems are listed as for a file, without a file name', () => {
+    expect(() => parseConfig({ target: { url: 'postgres://h/db' }, sources: [], tables: ['t'], batchSize: 0 })).toThrow(
+      'invalid configuration:\nsources: no sources listed: at least one source is required\nbatchSize: must be an integer from 1 to 1000000, got 0',
+    );
+    expect(() => parseConfig(['not', 'a', 'mapping'])).toThrow(/expected a mapping of settings/);
+  });
+});
+
+describe('no password in a message', () => {
+  test('an unknown password key is refused cleanly, without the value', () => {
+    const line = expectOnly(withSources('  - { id: eu, url: "mysql://root@h/db", password: "s3cr3t-value" }'), 'sources[0]', /unknown key "password"/, /passwordFile/);
+    expect(line).not.toContain('s3cr3t');
+    expect(redactSecrets(line)).toBe(line);
+  });
+
+  test.each([
+    'root:s3cr3t@127.0.0.1:3306/db',
+    'mysql:/root:s3cr3t@127.0.0.1:3306/db',
+    'mysql:root:s3cr3t@127.0.0.1:3306/db',
+    'postgres:/root:s3cr3t@127.0.0.1:5432/db',
+    'mysql:///root:s3cr3t@127.0.0.1/db',
+    'mysql://root:s3cr3t@/db',
+    'mysql://root:s3cr3t@127.0.0.1:99999/db',
+    'mysql://root:s3cr3t@127.0.0.1:port/db',
+    'mysql://root:s3cr3t',
+    'mysql://root:s3cr3t/db',
+    'mysql://root:s3cr3t%zz@127.0.0.1/db',
+    'mysql://root:s3 cr3t@127.0.0.1/db',
+    'mysql://root:s3@cr3t@127.0.0.1/db',
+    'mysql://root:s3/cr3t@127.0.0.1/db',
+    'mysql://root:s3#cr3t@127.0.0.1/db',
+    'mysql://root:s3cr3t@127.0.0.1',
+    'mysql://127.0.0.1/db?password=s3cr3t',
+    'mysql://root@127.0.0.1/db?ssl=1&password=s3cr3t#x',
+    'http://root:s3cr3t@127.0.0.1/db',
+    ' root : s3cr3t @ host',
+  ])('%j: a parser error does not hold the password', (url) => {
+    for (const parse of [parseMysqlUrl, parsePgUrl]) {
+      let message = '';
+      try {
+        parse(url);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      // A few of these are valid URLs (WHATWG takes the last "@"; a query may hold anything).
+      for (const piece of ['s3cr3t', 's3 cr3t', 'cr3t']) expect(message).not.toContain(piece);
+    }
+  });
+
+  test.each([
+    ['root:s3cr3t@127.0.0.1:3306/db', 'root:***@127.0.0.1:3306/db'],
+    ['mysql:/root:s3cr3t@h/db', 'mysql:/root:***@h/db'],
+    ['mysql:///root:s3cr3t@h/db', 'mysql:///root:***@h/db'],
+    ['url "mysql://root:s3 cr3t@h/db" refused', 'url "mysql://root:***@h/db" refused'],
+    ['mysql://root:s3@cr3t@h/db', 'mysql://root:***@h/db'],
+    ['--source a=root:s3cr3t@h/db', '--source a=root:***@h/db'],
+    ['mysql://h/db?ssl=1&password=s3cr3t&x=1', 'mysql://h/db?ssl=1&password=***&x=1'],
+    ["Access denied for user 'root'@'localhost' (using password: YES)", "Access denied for user 'root'@'localhost' (using password: YES)"],
+  ])('redactSecrets(%j)', (text, expected) => {
+    expect(redactSecrets(text)).toBe(expected);
   });
 });

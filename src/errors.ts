@@ -150,7 +150,7 @@ export function redactSecrets(text: string): string {
   return (
     text
       .replace(/([a-z][a-z0-9+.-]*:\/*)([^:@/\s"'`]*):([^\n]*)@(?=[\w[%.-])/gi, '$1$2:***@')
-      .replace(/(^|[\s"'`=(,<[])([^:@/\s"'`=(,<[]+):(?!\S*\*\*\*@)(\S*)@(?=[\w[%.-])/g, '$1$2:***@')
+      .replace(/(^|[\s"'`=(,<[])([^:@/\s"'`=(,<[]+):(?!\/\/)(?!\S*\*\*\*@)(\S*)@(?=[\w[%.-])/g, '$1$2:***@')
       // MySQL's "(using password: YES)" says whether one was sent, not what it was.
       .replace(/(password|passwd|pwd)("?\s*[=:]\s*)(?!(?:YES|NO)\))(?!\*\*\*)("[^"]*"|'[^']*'|[^\s&]+)/gi, '$1$2***')
   );

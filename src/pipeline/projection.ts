@@ -3,8 +3,9 @@
  * declared `key`), the columns (`columns.include` / `columns.exclude`) and the row filter (`where`).
  */
 import type { TableConfig } from '../config';
-import { TributaryError } from '../errors';
+import { ConfigError, TributaryError } from '../errors';
 import type { SourceTable } from '../model';
+import { INTERNAL_COLUMNS, PG_NAME_BYTES } from '../postgres/internal-columns';
 
 export function projectTable(table: SourceTable, config: TableConfig, where: string): SourceTable {
   const context = `table ${table.name} in ${where}`;
@@ -39,11 +40,60 @@ export function projectTable(table: SourceTable, config: TableConfig, where: str
   };
   const dropped = Object.keys(config.rename).filter((n) => !keep(n));
   if (dropped.length > 0) throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `${context}: rename names column(s) ${dropped.join(', ')}, which are not synced`);
+  const columns = table.columns.filter((c) => keep(c.name));
+  checkTargetNames(context, config, columns.map((c) => c.name));
   return {
     ...table,
-    columns: table.columns.filter((c) => keep(c.name)),
+    columns,
     key,
     ...(config.where ? { filter: config.where } : {}),
     ...(config.changelog ? { changelog: config.changelog } : {}),
   };
+}
+
+/**
+ * Names PostgreSQL cannot take as they are, refused before anything is created or installed, each with
+ * the setting that fixes it: a target table name over 63 bytes (PostgreSQL would cut it silently, and
+ * two tables could end up as one), a column over 63 bytes, or a column named like one of Tributary's own.
+ */
+function checkTargetNames(context: string, config: TableConfig, sourceColumns: readonly string[]): void {
+  const bytes = (name: string): number => Buffer.byteLength(name, 'utf8');
+  if (bytes(config.target) > PG_NAME_BYTES) {
+    throw new ConfigError(
+      `${context}: the target table name ${JSON.stringify(config.target)} is ${bytes(config.target)} bytes long; PostgreSQL names are at most ${PG_NAME_BYTES} bytes: set \`target: ${shortened(config.target)}\` (or another shorter name) in the table's configuration`,
+    );
+  }
+  const targetNames = sourceColumns.map((name) => config.rename[name] ?? name);
+  sourceColumns.forEach((name, i) => {
+    const target = targetNames[i]!;
+    const renamed = target === name ? '' : ` (renamed to ${JSON.stringify(target)})`;
+    if (INTERNAL_COLUMNS.includes(target)) {
+      const free = freeName(target.replace(/^_+/, ''), targetNames);
+      throw new ConfigError(
+        `${context}: column ${JSON.stringify(name)}${renamed} has a name Tributary uses for its own columns (${INTERNAL_COLUMNS.join(', ')}): give it another name in the target with \`rename: { ${name}: ${free} }\` in the table's configuration`,
+      );
+    }
+    if (bytes(target) > PG_NAME_BYTES) {
+      throw new ConfigError(
+        `${context}: column ${JSON.stringify(name)}${renamed} is ${bytes(target)} bytes long; PostgreSQL names are at most ${PG_NAME_BYTES} bytes: give it a shorter name in the target with \`rename: { ${name}: ${freeName(shortened(target), targetNames)} }\` in the table's configuration`,
+      );
+    }
+  });
+}
+
+/** A suggestion: the name cut to fit, well within the limit. */
+function shortened(name: string): string {
+  let out = '';
+  for (const char of name) {
+    if (Buffer.byteLength(out + char, 'utf8') > PG_NAME_BYTES - 8) break;
+    out += char;
+  }
+  return out;
+}
+
+/** base, or base_2, base_3...: a name no column of the table has. */
+function freeName(base: string, taken: readonly string[]): string {
+  let name = base;
+  for (let n = 2; taken.includes(name) || INTERNAL_COLUMNS.includes(name); n++) name = `${base}_${n}`;
+  return name;
 }

@@ -12,7 +12,7 @@ import type { SourceValue } from '../model';
 import { estimateRows, streamSnapshotChunk } from '../mysql/changes';
 import { beginSnapshot, type Checkpoint, finishSnapshot, recordSnapshotProgress } from '../postgres/checkpoint';
 import { inTransaction, type PoolClient, targetQuery } from '../postgres/connection';
-import { SOURCE_COLUMN } from '../postgres/schema';
+import { SOURCE_COLUMN } from '../postgres/internal-columns';
 import { mergeStage } from '../postgres/merge';
 import { copyLines, ensureStage, stageColumns } from '../postgres/stage';
 import { clearRejects, recordRejects } from '../postgres/rejects';

@@ -9,7 +9,8 @@
 import { quotePg } from '../ident';
 import { isGeometryType } from '../convert/typemap';
 import type { SourceValue } from '../model';
-import { SOURCE_COLUMN, type TargetColumn, type TargetTable } from './schema';
+import { SOURCE_COLUMN } from './internal-columns';
+import type { TargetColumn, TargetTable } from './schema';
 
 /** Temp tables of one verify session, the names of their bookkeeping columns, and type casts. */
 export interface CompareTables {

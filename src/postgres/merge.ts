@@ -11,8 +11,8 @@ import { TributaryError } from '../errors';
 import { quotePg } from '../ident';
 import { type PoolClient, targetQuery } from './connection';
 import { builtUniqueIndexes, elementSql, type TargetIndex } from './indexes';
-import { SOURCE_COLUMN, type TargetTable, targetKey } from './schema';
-import { KEY_COLUMN, OP_COLUMN } from './stage';
+import { KEY_COLUMN, OP_COLUMN, SOURCE_COLUMN } from './internal-columns';
+import { type TargetTable, targetKey } from './schema';
 
 export function buildDeleteSql(table: TargetTable, stage: string): string {
   // A source deletes only its own rows, also where sources share one key space.

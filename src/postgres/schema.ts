@@ -6,9 +6,9 @@ import type { SourceColumn, SourceTable } from '../model';
 import { type PoolClient, type TargetHandle, targetQuery } from './connection';
 import { isGeometryType, pgTypeFor } from '../convert/typemap';
 import type { TargetIndex } from './indexes';
+import { INTERNAL_COLUMNS, PG_NAME_BYTES, SOURCE_COLUMN } from './internal-columns';
 
-/** Column stored in every target row: the id of the source the row came from. */
-export const SOURCE_COLUMN = '_source';
+export { SOURCE_COLUMN };
 
 export interface TargetColumn {
   /** Name in the target (after `rename`); the source name is source.name. */
@@ -65,9 +65,6 @@ export function targetKey(table: Pick<TargetTable, 'key' | 'keyIncludesSource'>)
   return table.keyIncludesSource ? [SOURCE_COLUMN, ...table.key] : [...table.key];
 }
 
-const PG_NAME_BYTES = 63;
-// _source is stored in target rows; _tributary_op exists only in staging tables.
-const RESERVED_COLUMNS = [SOURCE_COLUMN, '_tributary_op'];
 
 export function targetTableFor(schema: string, targetName: string, source: SourceTable, options: MergeOptions = {}): TargetTable {
   const rename = options.rename ?? {};
@@ -80,7 +77,8 @@ export function targetTableFor(schema: string, targetName: string, source: Sourc
       throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `name ${JSON.stringify(name)} of table ${source.name} is longer than PostgreSQL's ${PG_NAME_BYTES}-byte limit for identifiers`);
     }
   }
-  for (const reserved of RESERVED_COLUMNS) {
+  // Checked at start-up already (projection); again here, where the table's columns are decided.
+  for (const reserved of INTERNAL_COLUMNS) {
     if (targetNames.includes(reserved)) {
       throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `table ${source.name} has a column named ${reserved}, a name Tributary reserves for its own use`);
     }

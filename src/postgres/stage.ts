@@ -9,15 +9,10 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { mapDriverError } from '../errors';
 import { quotePg } from '../ident';
 import type { PoolClient } from './connection';
-import { SOURCE_COLUMN, type TargetTable } from './schema';
+import { KEY_COLUMN, OP_COLUMN, SOURCE_COLUMN } from './internal-columns';
+import type { TargetTable } from './schema';
 
-/** Staging column telling the merge what to do with the row: 'U' upsert, 'D' delete. */
-export const OP_COLUMN = '_tributary_op';
-/**
- * Staging column with the row's key as Tributary identifies it, for tables whose sources share one key
- * space: a row refused for a conflict is reported by it.
- */
-export const KEY_COLUMN = '_tributary_key';
+export { KEY_COLUMN, OP_COLUMN };
 
 const extraColumns = (table: TargetTable): string[] => (table.keyIncludesSource ? [] : [KEY_COLUMN]);
 

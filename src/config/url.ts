@@ -43,8 +43,8 @@ interface UrlKind {
   example: string;
 }
 
-const MYSQL_URL: UrlKind = { label: 'MySQL', schemes: ['mysql', 'mariadb'], defaultPort: 3306, example: 'mysql://user:password@host:3306/database' };
-const PG_URL: UrlKind = { label: 'PostgreSQL', schemes: ['postgres', 'postgresql'], defaultPort: 5432, example: 'postgres://user:password@host:5432/database' };
+const MYSQL_URL: UrlKind = { label: 'MySQL', schemes: ['mysql', 'mariadb'], defaultPort: 3306, example: 'mysql://<user>:<password>@<host>:3306/<database>' };
+const PG_URL: UrlKind = { label: 'PostgreSQL', schemes: ['postgres', 'postgresql'], defaultPort: 5432, example: 'postgres://<user>:<password>@<host>:5432/<database>' };
 
 /** Parses mysql://user:password@host:port/database?param=value (also mariadb://). Throws ConfigError. */
 export function parseMysqlUrl(url: string): MysqlEndpoint {

@@ -3,7 +3,7 @@
  * every source has, and saying which tables cannot be synced as they are and why.
  */
 import type { RowDataPacket } from 'mysql2/promise';
-import { parseMysqlUrl, parsePgUrl, type SourceConfig } from '../config';
+import { isValidSourceId, parseMysqlUrl, parsePgUrl, SOURCE_ID_PROBLEM, type SourceConfig } from '../config';
 import { ConfigError } from '../errors';
 import type { SourceTable } from '../model';
 import { closeSource, openSource, sourceQuery } from '../mysql/connection';
@@ -39,6 +39,10 @@ function describe(table: SourceTable): string {
 export async function initConfig(options: InitOptions): Promise<InitResult> {
   if (options.sources.length === 0) throw new ConfigError('init needs at least one --source ID=URL');
   parsePgUrl(options.target);
+  options.sources.forEach((source, index) => {
+    // Not echoed: a mistyped --source (a URL without "ID=") can put part of a password before the "=".
+    if (!isValidSourceId(source.id)) throw new ConfigError(`--source number ${index + 1}: the text before "=" is ${SOURCE_ID_PROBLEM} (write ID=URL, e.g. eu=mysql://<user>:<password>@<host>:3306/<database>)`);
+  });
   const warnings: string[] = [];
   const found = new Map<string, Map<string, SourceTable>>();
   for (const source of options.sources) {

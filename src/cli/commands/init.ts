@@ -1,7 +1,7 @@
 /** `tributary init`: a commented configuration from source and target URLs. */
 import type { Command } from 'commander';
 import { existsSync, writeFileSync } from 'node:fs';
-import { redactSecrets, TributaryError } from '../../errors';
+import { TributaryError } from '../../errors';
 import { initConfig } from '../../pipeline/init';
 import { collect, Exit, loggerFor } from '../context';
 import { ExitCode } from '../exit-codes';
@@ -24,7 +24,7 @@ export function registerInit(program: Command): void {
     .action(async (opts: InitOptions) => {
       const sources = opts.source.map((pair) => {
         const at = pair.indexOf('=');
-        if (at <= 0) throw new TributaryError('CONFIG_INVALID', `--source ${redactSecrets(pair)}: expected ID=URL`);
+        if (at <= 0) throw new TributaryError('CONFIG_INVALID', '--source: expected ID=URL, e.g. eu=mysql://<user>:<password>@<host>:3306/<database>');
         return { id: pair.slice(0, at), url: pair.slice(at + 1) };
       });
       const logger = loggerFor(program);

@@ -10,6 +10,7 @@ import { closeSource, openSource, sourceQuery } from '../mysql/connection';
 import { introspectTables } from '../mysql/introspect';
 import { sqlFile } from '../sqlfiles';
 import { pgTypeFor } from '../convert/typemap';
+import { targetNameProblem } from './projection';
 
 export interface InitOptions {
   sources: { id: string; url: string }[];
@@ -83,6 +84,8 @@ export async function initConfig(options: InitOptions): Promise<InitResult> {
     if (missingIn.length > 0) problems.push(`missing in source(s) ${missingIn.join(', ')}`);
     const present = shapes.filter((s): s is { id: string; table: SourceTable } => s.table !== undefined);
     if (present.some((s) => s.table.key.length === 0)) problems.push('no primary key and no unique index on NOT NULL columns: add one, or declare key: [columns]');
+    const naming = targetNameProblem({ target: name, rename: {} }, [...new Set(present.flatMap((s) => s.table.columns.map((c) => c.name)))]);
+    if (naming !== undefined) problems.push(naming);
     const definitions = new Set(present.map((s) => describe(s.table)));
     const keys = new Set(present.map((s) => s.table.key.join(',')));
     const notes: string[] = [];

@@ -57,28 +57,29 @@ export function projectTable(table: SourceTable, config: TableConfig, where: str
  * two tables could end up as one), a column over 63 bytes, or a column named like one of Tributary's own.
  */
 function checkTargetNames(context: string, config: TableConfig, sourceColumns: readonly string[]): void {
+  const problem = targetNameProblem(config, sourceColumns);
+  if (problem !== undefined) throw new ConfigError(`${context}: ${problem} in the table's configuration`);
+}
+
+/** The first name of the table that PostgreSQL or Tributary cannot take, with its fix; also used by init. */
+export function targetNameProblem(config: Pick<TableConfig, 'target' | 'rename'>, sourceColumns: readonly string[]): string | undefined {
   const bytes = (name: string): number => Buffer.byteLength(name, 'utf8');
   if (bytes(config.target) > PG_NAME_BYTES) {
-    throw new ConfigError(
-      `${context}: the target table name ${JSON.stringify(config.target)} is ${bytes(config.target)} bytes long; PostgreSQL names are at most ${PG_NAME_BYTES} bytes: set \`target: ${shortened(config.target)}\` (or another shorter name) in the table's configuration`,
-    );
+    return `the target table name ${JSON.stringify(config.target)} is ${bytes(config.target)} bytes long; PostgreSQL names are at most ${PG_NAME_BYTES} bytes: set \`target: ${shortened(config.target)}\` (or another shorter name)`;
   }
   const targetNames = sourceColumns.map((name) => config.rename[name] ?? name);
-  sourceColumns.forEach((name, i) => {
+  for (const [i, name] of sourceColumns.entries()) {
     const target = targetNames[i]!;
     const renamed = target === name ? '' : ` (renamed to ${JSON.stringify(target)})`;
     if (INTERNAL_COLUMNS.includes(target)) {
       const free = freeName(target.replace(/^_+/, ''), targetNames);
-      throw new ConfigError(
-        `${context}: column ${JSON.stringify(name)}${renamed} has a name Tributary uses for its own columns (${INTERNAL_COLUMNS.join(', ')}): give it another name in the target with \`rename: { ${name}: ${free} }\` in the table's configuration`,
-      );
+      return `column ${JSON.stringify(name)}${renamed} has a name Tributary uses for its own columns (${INTERNAL_COLUMNS.join(', ')}): give it another name in the target with \`rename: { ${name}: ${free} }\``;
     }
     if (bytes(target) > PG_NAME_BYTES) {
-      throw new ConfigError(
-        `${context}: column ${JSON.stringify(name)}${renamed} is ${bytes(target)} bytes long; PostgreSQL names are at most ${PG_NAME_BYTES} bytes: give it a shorter name in the target with \`rename: { ${name}: ${freeName(shortened(target), targetNames)} }\` in the table's configuration`,
-      );
+      return `column ${JSON.stringify(name)}${renamed} is ${bytes(target)} bytes long; PostgreSQL names are at most ${PG_NAME_BYTES} bytes: give it a shorter name in the target with \`rename: { ${name}: ${freeName(shortened(target), targetNames)} }\``;
     }
-  });
+  }
+  return undefined;
 }
 
 /** A suggestion: the name cut to fit, well within the limit. */

@@ -120,3 +120,14 @@ describe.each(cases)('$what', ({ table, refused, fixed, column, targetColumn, ta
     await runCli(['--config', config, 'triggers', 'uninstall']);
   });
 });
+
+test('init leaves these tables out, saying which setting makes them syncable', async () => {
+  const run = await runCli(['--log-format', 'pretty', 'init', '--source', `eu=mysql://root@127.0.0.1:3306/${s.mysqlDb.eu}`, '--target', `postgres://root@127.0.0.1:5432/${s.pgDb}`]);
+  expect(run.code).toBe(0);
+  const leftOut = (table: string): string => run.stdout.split('\n').find((line) => line.includes(`"${table}"`)) ?? '';
+  expect(leftOut('shared_keys')).toMatch(/^\s*# .*left out: column "_tributary_key" .*rename: \{ _tributary_key: tributary_key \}/);
+  expect(leftOut('has_source')).toMatch(/left out: column "_source" .*rename:/);
+  expect(leftOut('long_column')).toMatch(/left out: column "c{64}" is 64 bytes long.*rename:/);
+  expect(leftOut(LONG_TABLE)).toMatch(/left out: the target table name .* is 64 bytes long.*target:/);
+  expect(run.stderr).toMatch(/table has_source: column "_source"/);
+});

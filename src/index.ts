@@ -15,7 +15,6 @@
  * Errors are TributaryError with a `code` (ErrorCode); a pass reports a unit's failure in its result
  * rather than throwing.
  */
-import { join } from 'node:path';
 import { loadConfig as loadConfigFile, parseConfig, type TributaryConfig } from './config';
 import { type Logger, silentLogger } from './log';
 import { captureStatus as captureStatusOf, forgetConsumerEverywhere, installAll, printCapture as printCaptureOf, printUninstall, uninstallAll } from './pipeline/capture';
@@ -56,9 +55,8 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
  * paths in it (passwordFile, TLS files, metrics.textfile) are taken from baseDir (default: cwd).
  */
 export function configFromObject(settings: Record<string, unknown>, options: { env?: NodeJS.ProcessEnv; baseDir?: string } = {}): TributaryConfig {
-  // JSON is YAML: the object goes through the file's own validation, so both accept the same keys
-  // and give the same messages.
-  return parseConfig(JSON.stringify(settings), options.env ?? process.env, join(options.baseDir ?? process.cwd(), '(configuration object)'));
+  // The file's own validation, so both accept the same keys and give the same messages.
+  return parseConfig(settings, { env: options.env ?? process.env, ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}) });
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -57,6 +57,8 @@ export interface ParseConfigOptions {
    * ssl files, metrics.textfile) are taken from its folder. Without it, from the current directory.
    */
   configPath?: string;
+  /** Without configPath: the folder relative paths are taken from; default the current directory. */
+  baseDir?: string;
 }
 
 /**
@@ -76,7 +78,8 @@ export function parseConfig(input: unknown, optionsOrEnv: ParseConfigOptions | N
     throw configError([{ path: '(root)', message: `expected a mapping of settings (target, sources, tables, ...), got ${describeValue(document)}` }], configPath);
   }
   const settings = validate(document, env, configPath);
-  return deepFreeze(withFiles(settings, configPath));
+  const baseDir = configPath === undefined ? nodePath.resolve(options.baseDir ?? '.') : nodePath.dirname(configPath);
+  return deepFreeze(withFiles(settings, configPath, baseDir));
 }
 
 function parseYaml(yamlText: string, configPath: string | undefined): unknown {
@@ -154,8 +157,7 @@ function tlsHostProblems(settings: Settings): Problem[] {
 }
 
 /** passwordFile and ssl files read into the endpoints, metrics.textfile made absolute. */
-function withFiles(settings: Settings, configPath: string | undefined): TributaryConfig {
-  const baseDir = configPath === undefined ? process.cwd() : nodePath.dirname(configPath);
+function withFiles(settings: Settings, configPath: string | undefined, baseDir: string): TributaryConfig {
   const where = configPath ?? 'the configuration';
   const read = (file: string, key: string): string => readSecretFile(nodePath.resolve(baseDir, file), file, key, where);
   const endpoint = (value: DatabaseEndpoint, settingsOf: { passwordFile?: string | undefined; ssl?: SslSettings | undefined }, key: string): DatabaseEndpoint => ({

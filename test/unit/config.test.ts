@@ -705,6 +705,17 @@ describe('parseConfig with an object (library use)', () => {
     expect(config.metrics.textfile).toBe(path.resolve('metrics.prom'));
   });
 
+  test('baseDir is where relative files are found', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tributary-base-'));
+    try {
+      writeFileSync(path.join(dir, 'pw'), 'from-file\n');
+      const config = parseConfig({ target: { url: 'postgres://root@h/db', passwordFile: 'pw' }, sources: [{ id: 'eu', url: 'mysql://root@h/db' }], tables: ['t'] }, { env: {}, baseDir: dir });
+      expect(config.target.endpoint.password).toBe('from-file');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('problems are listed as for a file, without a file name', () => {
     expect(() => parseConfig({ target: { url: 'postgres://h/db' }, sources: [], tables: ['t'], batchSize: 0 })).toThrow(
       'invalid configuration:\nsources: no sources listed: at least one source is required\nbatchSize: must be an integer from 1 to 1000000, got 0',

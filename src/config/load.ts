@@ -14,7 +14,8 @@ import { ConfigError, TributaryError, redactSecrets } from '../errors';
 import { crossChecks } from './checks';
 import { coerceSubstituted, substituteEnv } from './env';
 import { configError, isPlainMapping, type KeyPath, type Problem, startsWith } from './problems';
-import { configSchema, describeValue, errorMap, scalarSettings, type Settings, type SslSettings, type TributaryConfig } from './schema';
+import { configSchema, describeValue, errorMap, scalarSettings } from './schema';
+import type { Settings, SslSettings, TributaryConfig } from './types';
 import type { DatabaseEndpoint, TlsSettings } from './url';
 
 const DEFAULT_CONFIG_FILE = 'config/tributary.yml';

@@ -1,12 +1,14 @@
 /**
- * The one description of every setting: its type, default, limits and why. Every configuration type
- * of the tool is the output of this schema; nothing else lists the settings.
+ * The one description of every setting: its type, default, limits and why. The configuration types
+ * are what this schema produces; types.ts spells them out as plain interfaces for the shipped
+ * declarations, and the compiler checks (OUTPUT_MATCHES_TYPES below) that they are exactly that.
  *
  * Messages are worded here, one line per problem ("key.path: what is wrong"). None shows a password:
  * URL problems come from url.ts, which hides them.
  */
 import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
+import type { IndexPolicy, Settings, SourceSettings, TableSettings, TargetSettings } from './types';
 import { parseMysqlUrl, parsePgUrl, TLS_MODES, type DatabaseEndpoint } from './url';
 
 export const DEFAULT_SCHEDULE = '*/5 * * * * *';
@@ -171,13 +173,12 @@ const sslSchema = strictMapping(
   if (Boolean(ssl.cert) !== Boolean(ssl.key)) ctx.addIssue({ code: 'custom', message: 'a client certificate needs both cert and key' });
 });
 
-export type SslSettings = z.output<typeof sslSchema>;
 
 // ---------------------------------------------------------------------------------------------------------
 // Sources, target, tables
 // ---------------------------------------------------------------------------------------------------------
 
-const sourceSchema = strictMapping(
+const sourceMapping = strictMapping(
   {
     // Stored in every target row (_source) and used in generated names: never change it once synced.
     id: sourceId,
@@ -186,10 +187,11 @@ const sourceSchema = strictMapping(
     ssl: sslSchema.optional(),
   },
   'a mapping with id and url (and optional passwordFile, ssl)',
-  // The URL parsed once here; passwordFile and ssl files are read into the endpoint when loading.
-).transform((source) => ({ ...source, endpoint: parseMysqlUrl(source.url) }));
+);
+// The URL parsed once here; passwordFile and ssl files are read into the endpoint when loading.
+const sourceSchema = sourceMapping.transform((source): SourceSettings => ({ ...source, endpoint: parseMysqlUrl(source.url) }));
 
-const targetSchema = strictMapping(
+const targetMapping = strictMapping(
   {
     url: databaseUrl(parsePgUrl),
     // Where the merged tables live; created if missing.
@@ -198,7 +200,8 @@ const targetSchema = strictMapping(
     ssl: sslSchema.optional(),
   },
   'a mapping with url and schema',
-).transform((target) => ({ ...target, endpoint: parsePgUrl(target.url) }));
+);
+const targetSchema = targetMapping.transform((target): TargetSettings => ({ ...target, endpoint: parsePgUrl(target.url) }));
 
 const columnList = z
   .array(tableName, { error: (issue) => (issue.code === 'invalid_type' ? `expected a list of column names, got ${describeValue(issue.input)}` : undefined) })
@@ -238,40 +241,45 @@ const badValuePolicy = z.preprocess((value) => (value === null ? 'null' : value)
 /** copy: the source's secondary and unique indexes are built on the target too; none: they are not. */
 const indexPolicy = z.enum(['copy', 'none'], { error: 'must be copy or none' });
 
+const tableMapping = strictMapping(
+  {
+    // The table in every source database.
+    name: tableName,
+    // The table in the target schema; default: name.
+    target: tableName.optional(),
+    // reject (default): keep the row out and record it; null: store NULL and record it; fail: stop.
+    onBadValue: badValuePolicy.default('reject'),
+    // The columns identifying a row, for a table without primary key (or to override it).
+    key: columnList.optional(),
+    // Which columns to sync; key columns always are.
+    columns: columnsSchema.optional(),
+    // Source column name -> target column name.
+    rename: renameSchema.optional(),
+    // A MySQL boolean expression: only rows for which it is true are synced.
+    where: z.string().trim().min(1, { error: 'must not be empty' }).optional(),
+    // true: target key is _source + key (shards may reuse ids); false: the key alone, one logical table.
+    keyIncludesSource: flag().default(true),
+    // With keyIncludesSource false, who wins when two sources write the same key.
+    conflict: z.enum(['error', 'newest', 'priority'], { error: 'must be error, newest or priority' }).default('error'),
+    // conflict newest: the column (source name) whose greater value wins.
+    newestBy: tableName.optional(),
+    // conflict priority: source ids, highest priority first.
+    priority: z.array(sourceId, { error: 'expected a list of source ids' }).min(1, { error: 'must list at least one source id' }).optional(),
+    // The changelog table's name in the source (default tributary_log_<name>); triggers are <changelog>_ins|upd|del.
+    changelog: tableName.optional(),
+    // Default: the top-level indexes setting.
+    indexes: indexPolicy.optional(),
+  },
+  'a table name or a mapping with name (and optional target, onBadValue, key, columns, rename, where, keyIncludesSource, conflict, newestBy, priority, changelog, indexes)',
+);
+
+/** A table's settings before the top-level defaults (indexes) are applied to it. */
+type TableSettingsOwn = Omit<TableSettings, 'indexes'> & { indexes?: IndexPolicy | undefined };
+
 const tableSchema = z.preprocess(
   // A plain string is short for { name: ... }.
   (value) => (typeof value === 'string' ? { name: value } : value),
-  strictMapping(
-    {
-      // The table in every source database.
-      name: tableName,
-      // The table in the target schema; default: name.
-      target: tableName.optional(),
-      // reject (default): keep the row out and record it; null: store NULL and record it; fail: stop.
-      onBadValue: badValuePolicy.default('reject'),
-      // The columns identifying a row, for a table without primary key (or to override it).
-      key: columnList.optional(),
-      // Which columns to sync; key columns always are.
-      columns: columnsSchema.optional(),
-      // Source column name -> target column name.
-      rename: renameSchema.optional(),
-      // A MySQL boolean expression: only rows for which it is true are synced.
-      where: z.string().trim().min(1, { error: 'must not be empty' }).optional(),
-      // true: target key is _source + key (shards may reuse ids); false: the key alone, one logical table.
-      keyIncludesSource: flag().default(true),
-      // With keyIncludesSource false, who wins when two sources write the same key.
-      conflict: z.enum(['error', 'newest', 'priority'], { error: 'must be error, newest or priority' }).default('error'),
-      // conflict newest: the column (source name) whose greater value wins.
-      newestBy: tableName.optional(),
-      // conflict priority: source ids, highest priority first.
-      priority: z.array(sourceId, { error: 'expected a list of source ids' }).min(1, { error: 'must list at least one source id' }).optional(),
-      // The changelog table's name in the source (default tributary_log_<name>); triggers are <changelog>_ins|upd|del.
-      changelog: tableName.optional(),
-      // Default: the top-level indexes setting.
-      indexes: indexPolicy.optional(),
-    },
-    'a table name or a mapping with name (and optional target, onBadValue, key, columns, rename, where, keyIncludesSource, conflict, newestBy, priority, changelog, indexes)',
-  )
+  tableMapping
     .superRefine((table, ctx) => {
       const problem = (path: string, message: string): void => void ctx.addIssue({ code: 'custom', path: [path], message });
       if (table.keyIncludesSource && table.conflict !== 'error') problem('conflict', 'only applies with keyIncludesSource: false (with the source in the key, sources never collide)');
@@ -281,7 +289,7 @@ const tableSchema = z.preprocess(
       if (table.conflict !== 'priority' && table.priority) problem('priority', 'only applies with conflict: priority');
     })
     // The shape the pipeline reads: target and rename filled in, columns split by kind.
-    .transform(({ columns, rename, target, ...table }) => ({
+    .transform(({ columns, rename, target, ...table }): TableSettingsOwn => ({
       ...table,
       target: target ?? table.name,
       rename: rename ?? {},
@@ -356,27 +364,24 @@ const configMapping = strictMapping(
 );
 
 /** The settings with the top-level defaults applied to each table. */
-export const configSchema = configMapping.transform((settings) => ({
-  ...settings,
-  tables: settings.tables.map(({ indexes, ...table }) => ({ ...table, indexes: indexes ?? settings.indexes })),
-}));
+export const configSchema = configMapping.transform(
+  (settings): Settings => ({ ...settings, tables: settings.tables.map(({ indexes, ...table }) => ({ ...table, indexes: indexes ?? settings.indexes })) }),
+);
 
-/** The validated settings, defaults applied. */
-export type Settings = z.output<typeof configSchema>;
-
-type DeepReadonly<T> = T extends (infer U)[] ? readonly DeepReadonly<U>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
-
-/** The configuration the tool runs on: validated once, files read, deep-frozen. */
-export type TributaryConfig = DeepReadonly<Settings> & {
-  /** Absolute path of the file read; absent for a configuration given as an object without one. */
-  readonly configPath?: string;
-};
-export type SourceConfig = TributaryConfig['sources'][number];
-export type TableConfig = TributaryConfig['tables'][number];
-export type TargetConfig = TributaryConfig['target'];
-export type BadValuePolicy = TableConfig['onBadValue'];
-export type ConflictPolicy = TableConfig['conflict'];
-export type IndexPolicy = TableConfig['indexes'];
+/** Exactly the same type, optional and readonly markers included. */
+type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+/**
+ * The plain interfaces of types.ts (what the shipped declarations show) are what the schema produces:
+ * a setting added on one side only does not compile.
+ */
+export const OUTPUT_MATCHES_TYPES: [
+  Equals<Omit<z.output<typeof configMapping>, 'tables'>, Omit<Settings, 'tables'>>,
+  // The mappings that a transform reshapes (its result is typed by the interface): every key written
+  // is one the interface carries.
+  Equals<keyof z.output<typeof sourceMapping>, Exclude<keyof SourceSettings, 'endpoint'>>,
+  Equals<keyof z.output<typeof targetMapping>, Exclude<keyof TargetSettings, 'endpoint'>>,
+  Equals<keyof z.output<typeof tableMapping>, Exclude<keyof TableSettings, 'includeColumns' | 'excludeColumns'> | 'columns'>,
+] = [true, true, true, true];
 
 // ---------------------------------------------------------------------------------------------------------
 // Typed keys (for ${VAR} substitution)

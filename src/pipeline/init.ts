@@ -3,7 +3,8 @@
  * every source has, and saying which tables cannot be synced as they are and why.
  */
 import type { RowDataPacket } from 'mysql2/promise';
-import { isValidSourceId, parseMysqlUrl, parsePgUrl, SOURCE_ID_PROBLEM, type SourceConfig } from '../config';
+import { parseMysqlUrl, parsePgUrl, type SourceConfig } from '../config';
+import { isValidSourceId, SOURCE_ID_PROBLEM } from '../config/schema';
 import { ConfigError } from '../errors';
 import type { SourceTable } from '../model';
 import { closeSource, openSource, sourceQuery } from '../mysql/connection';

@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseDocument as parseYamlDocument } from 'yaml';
-import { loadConfig, parseConfig, parseMysqlUrl, parsePgUrl, resolveConfigPath, scalarSettings, type TributaryConfig } from '../../src/config';
+import { loadConfig, parseConfig, parseMysqlUrl, parsePgUrl, resolveConfigPath, type TributaryConfig } from '../../src/config';
+import { scalarSettings } from '../../src/config/schema';
 import { ConfigError, redactSecrets, TributaryError } from '../../src/errors';
 
 const parseDocumentOf = (yaml: string): unknown => parseYamlDocument(yaml).toJS();

@@ -26,7 +26,7 @@ import { type ConsumerRow, consumersDdl, deleteRegistrations, ensureRegistry, fo
 import { introspectTables } from '../mysql/introspect';
 import { consumerName, readConsumers } from './consumers';
 import type { Runtime } from './runtime';
-import { introspectSources } from './runtime';
+import { eachSource, introspectSources } from './runtime';
 import { projectTable } from './projection';
 
 function selectedSources(runtime: Runtime, sourceId?: string): SourceHandle[] {
@@ -58,16 +58,15 @@ interface SourcePlans {
 async function planSources(runtime: Runtime, sourceId?: string): Promise<SourcePlans[]> {
   checkDistinctNames(runtime.config.tables);
   const shapes = await introspectSources(runtime);
-  const out: SourcePlans[] = [];
-  for (const source of selectedSources(runtime, sourceId)) {
+  // Sources in parallel within concurrency (and its connection budget).
+  return eachSource(runtime, selectedSources(runtime, sourceId), async (source): Promise<SourcePlans> => {
     const tables = runtime.config.tables.map((t) => shapes.get(source.id)!.get(t.name)!);
     const state = await readCaptureState(source, tables);
     const changelogNames = tables.map((t) => namesOf(t).changelog).filter((name) => state.changelogs.get(name)?.marker);
     const changelogTables = await introspectTables(source, changelogNames);
     const plans = tables.map((table) => planCapture(table, state, changelogTables.get(namesOf(table).changelog)));
-    out.push({ source, plans, registry: await readRegistryState(source, runtime.config.consumers.table) });
-  }
-  return out;
+    return { source, plans, registry: await readRegistryState(source, runtime.config.consumers.table) };
+  });
 }
 
 /** Every taken name across the planned sources, as one error naming each object and the way out. */
@@ -161,9 +160,9 @@ export interface TableCaptureStatus {
  * reads is a problem (its changelog grows forever); `triggers uninstall --table` removes it.
  */
 export async function captureStatus(runtime: Runtime, sourceId?: string): Promise<TableCaptureStatus[]> {
-  const statuses: TableCaptureStatus[] = [];
   const toStatus = asStatus(runtime);
-  for (const source of selectedSources(runtime, sourceId)) {
+  const perSource = await eachSource(runtime, selectedSources(runtime, sourceId), async (source) => {
+    const statuses: TableCaptureStatus[] = [];
     const state = await readCaptureState(source, runtime.config.tables);
     const tables = await introspectTables(source, runtime.config.tables.map((t) => t.name));
     const changelogs = await introspectTables(
@@ -211,19 +210,23 @@ export async function captureStatus(runtime: Runtime, sourceId?: string): Promis
         consumers: readers,
       });
     }
-  }
-  return statuses;
+    return statuses;
+  });
+  return perSource.flat();
 }
 
 export async function installAll(runtime: Runtime, sourceId?: string): Promise<(InstallOutcome & { sourceId: string })[]> {
   const planned = await planSources(runtime, sourceId);
   refuseTakenNames(runtime, planned);
-  const outcomes: (InstallOutcome & { sourceId: string })[] = [];
-  for (const { source, plans } of planned) {
+  // Sources in parallel within concurrency, a source's tables one after the other.
+  const perSource = await eachSource(runtime, planned.map((p) => p.source), async (source) => {
+    const { plans } = planned.find((p) => p.source === source)!;
     await ensureRegistry(source, runtime.config.consumers.table);
+    const outcomes: (InstallOutcome & { sourceId: string })[] = [];
     for (const plan of plans) outcomes.push({ sourceId: source.id, ...(await executeCapturePlan(source, plan)) });
-  }
-  return outcomes;
+    return outcomes;
+  });
+  return perSource.flat();
 }
 
 /**
@@ -257,17 +260,17 @@ export interface UninstallOutcome {
 export async function uninstallAll(runtime: Runtime, options: { sourceId?: string; table?: string; force?: boolean } = {}): Promise<UninstallOutcome[]> {
   const me = consumerName(runtime.config);
   const registry = runtime.config.consumers.table;
-  const perSource: { source: SourceHandle; removals: RemovalPlan[] }[] = [];
-  const blocked: string[] = [];
-  for (const source of selectedSources(runtime, options.sourceId)) {
+  const perSource = await eachSource(runtime, selectedSources(runtime, options.sourceId), async (source) => {
     const removals = await planRemovals(runtime, source, options.table);
     const readers = await readConsumers(runtime, source);
+    const blocked: string[] = [];
     for (const removal of removals) {
       const others = readers.filter((r) => removal.changelogs.includes(r.changelog) && r.consumer !== me && r.state === 'live');
       if (others.length > 0) blocked.push(`${source.where}: ${removal.changelogs.join(', ')} is read by ${others.map((o) => o.consumer).join(', ')}`);
     }
-    perSource.push({ source, removals });
-  }
+    return { source, removals, blocked };
+  });
+  const blocked = perSource.flatMap((p) => p.blocked);
   if (blocked.length > 0 && !options.force) {
     throw new TributaryError(
       'CONFIG_INVALID',
@@ -278,16 +281,18 @@ export async function uninstallAll(runtime: Runtime, options: { sourceId?: strin
   if (options.table !== undefined && !configured && perSource.every((p) => p.removals.length === 0)) {
     throw new TributaryError('CONFIG_INVALID', `--table ${options.table}: no capture of that table was found${options.sourceId ? '' : ' in any source'}`);
   }
-  const removed: UninstallOutcome[] = [];
-  for (const { source, removals } of perSource) {
+  const removed = await eachSource(runtime, perSource.map((p) => p.source), async (source) => {
+    const { removals } = perSource.find((p) => p.source === source)!;
     const registryIsOurs = (await readRegistryState(source, registry)) === 'ours';
+    const outcomes: UninstallOutcome[] = [];
     for (const removal of removals) {
       await executeRemoval(source, removal);
       if (registryIsOurs) for (const changelog of removal.changelogs) await deleteRegistrations(source, registry, changelog);
-      removed.push({ sourceId: source.id, table: removal.table, removed: removal.dropped, leftAlone: removal.leftAlone });
+      outcomes.push({ sourceId: source.id, table: removal.table, removed: removal.dropped, leftAlone: removal.leftAlone });
     }
-  }
-  return removed;
+    return outcomes;
+  });
+  return removed.flat();
 }
 
 /** `triggers forget-consumer NAME`: that target stops holding changelog rows back in every source. */

@@ -7,7 +7,7 @@ import { parseMysqlUrl, parsePgUrl, type SourceConfig } from '../config';
 import { isValidSourceId, SOURCE_ID_PROBLEM } from '../config/schema';
 import { ConfigError } from '../errors';
 import type { SourceTable } from '../model';
-import { closeSource, openSource, sourceQuery } from '../mysql/connection';
+import { ConnectionBudget, openSource, sourceQuery } from '../mysql/connection';
 import { introspectTables } from '../mysql/introspect';
 import { sqlFile } from '../sqlfiles';
 import { pgTypeFor } from '../convert/typemap';
@@ -47,17 +47,20 @@ export async function initConfig(options: InitOptions): Promise<InitResult> {
   });
   const warnings: string[] = [];
   const found = new Map<string, Map<string, SourceTable>>();
-  for (const source of options.sources) {
-    const config: SourceConfig = { id: source.id, url: source.url, endpoint: parseMysqlUrl(source.url) };
-    const handle = openSource(config, 1);
-    try {
+  // One source at a time over one connection: init may list many shards on one server, and a
+  // connection moves from one database of a server to the next.
+  const budget = new ConnectionBudget(1);
+  try {
+    for (const source of options.sources) {
+      const config: SourceConfig = { id: source.id, url: source.url, endpoint: parseMysqlUrl(source.url) };
+      const handle = openSource(config, budget);
       const names = (await sourceQuery<RowDataPacket>(handle, 'listing tables', sqlFile('mysql/base_tables.sql'))).map((r) => String(r.table_name));
       const wanted = options.tables ? names.filter((n) => options.tables!.includes(n)) : names;
       for (const missing of (options.tables ?? []).filter((t) => !names.includes(t))) warnings.push(`table ${missing} does not exist in source ${source.id}`);
       found.set(source.id, await introspectTables(handle, wanted));
-    } finally {
-      await closeSource(handle);
     }
+  } finally {
+    await budget.close();
   }
   const allNames = [...new Set([...found.values()].flatMap((tables) => [...tables.keys()]))].sort();
   const lines: string[] = [

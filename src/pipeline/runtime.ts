@@ -7,7 +7,7 @@ import type { TributaryConfig, TableConfig } from '../config';
 import { TributaryError } from '../errors';
 import type { Logger } from '../log';
 import type { SourceTable } from '../model';
-import { closeSource, openSource, type SourceHandle } from '../mysql/connection';
+import { ConnectionBudget, openSource, type SourceHandle } from '../mysql/connection';
 import { introspectTables } from '../mysql/introspect';
 import { type CaptureState, namesOf, readCaptureState } from '../mysql/capture';
 import { closeTarget, connectTarget, inTransaction, openTarget, type PoolClient, type TargetHandle, targetQuery } from '../postgres/connection';
@@ -30,6 +30,8 @@ export interface Runtime {
   config: TributaryConfig;
   logger: Logger;
   sources: Map<string, SourceHandle>;
+  /** Every source's connections count against this one budget (see sourceConnectionBudget). */
+  budget: ConnectionBudget;
   target: TargetHandle;
   units: Unit[];
   /** Units whose leftover applied changelog rows were cleaned since this process started. */
@@ -49,15 +51,20 @@ export interface Runtime {
   passRecordedAt: number;
 }
 
+/**
+ * MySQL connections a process may hold open at once, over all its sources: one per unit running
+ * (`concurrency`) and one more, so that a unit streaming a snapshot chunk can still run a query.
+ */
+export const sourceConnectionBudget = (concurrency: number): number => concurrency + 1;
+
 export const unitKey = (sourceId: string, table: string): string => JSON.stringify([sourceId, table]);
 
 export function openRuntime(config: TributaryConfig, logger: Logger): Runtime {
   const sources = new Map<string, SourceHandle>();
-  // A source serves one unit per table at most, and snapshot streaming takes one more connection.
-  const perSource = Math.max(2, Math.min(config.concurrency, config.tables.length) + 1);
-  for (const source of config.sources) sources.set(source.id, openSource(source, perSource));
+  const budget = new ConnectionBudget(sourceConnectionBudget(config.concurrency));
+  for (const source of config.sources) sources.set(source.id, openSource(source, budget));
   const target = openTarget(config.target.endpoint, config.target.schema, config.concurrency + 2);
-  return { config, logger, sources, target, units: [], cleanedUnits: new Set(), fingerprints: new Map(), retentionPrunedAt: new Map(), preparedStates: new Map(), longRunning: false, passRecordedAt: 0 };
+  return { config, logger, sources, budget, target, units: [], cleanedUnits: new Set(), fingerprints: new Map(), retentionPrunedAt: new Map(), preparedStates: new Map(), longRunning: false, passRecordedAt: 0 };
 }
 
 /**
@@ -150,7 +157,6 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
   }
   runtime.units = units;
   runtime.fingerprints = fingerprints;
-  await closeIdleSources(runtime);
   // Concurrent index builds cannot run in the preparing transaction; they follow it.
   for (const { table, sourceTable } of prepared) await buildIndexesWhenReady(runtime, table, sourceTable);
   return units;
@@ -199,30 +205,32 @@ async function readFingerprints(runtime: Runtime): Promise<Map<string, string>> 
   return result;
 }
 
-// A pool per source would mean a connection per shard; idle pools beyond this many are closed.
-export const openSourcesAllowed = (runtime: Runtime): number => Math.max(2, runtime.config.concurrency * 2);
+/**
+ * Runs work for each source, at most `concurrency` sources at a time, and returns the results in the
+ * sources' order. Every source is tried; the first failure in that order is thrown after all ended.
+ */
+export async function eachSource<T>(runtime: Runtime, sources: readonly SourceHandle[], work: (source: SourceHandle) => Promise<T>): Promise<T[]> {
+  const limit = pLimit(runtime.config.concurrency);
+  const settled = await Promise.allSettled(sources.map((source) => limit(() => usingSource(runtime, source, () => work(source)))));
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
 
-/** Runs work that uses a source's pool, which must stay open meanwhile; then trims idle pools. */
-export async function usingSource<T>(runtime: Runtime, source: SourceHandle, work: () => Promise<T>): Promise<T> {
+/**
+ * Runs work on a source. Connections are bounded by the runtime's budget whatever happens here; a
+ * source marked in use keeps its idle connections longest when others need room.
+ */
+export async function usingSource<T>(_runtime: Runtime, source: SourceHandle, work: () => Promise<T>): Promise<T> {
   source.active++;
   try {
     return await work();
   } finally {
     source.active--;
-    await closeIdleSources(runtime);
   }
 }
 
-/** Closes the least recently used idle source pools while more are open than allowed. */
-export async function closeIdleSources(runtime: Runtime): Promise<void> {
-  const open = [...runtime.sources.values()].filter((s) => s.isOpen);
-  const excess = open.length - openSourcesAllowed(runtime);
-  if (excess <= 0) return;
-  const idle = open.filter((s) => s.active === 0).sort((a, b) => a.lastUsed - b.lastUsed);
-  await Promise.all(idle.slice(0, excess).map((s) => s.close()));
-}
-
 export async function closeRuntime(runtime: Runtime): Promise<void> {
-  await Promise.all([...runtime.sources.values()].map(closeSource));
+  await runtime.budget.close();
   await closeTarget(runtime.target);
 }

@@ -6,7 +6,7 @@ import { consumerName, readConsumers } from './consumers';
 import { migrate } from '../postgres/migrate';
 import { targetQuery } from '../postgres/connection';
 import { sqlFile } from '../sqlfiles';
-import type { Runtime } from './runtime';
+import { eachSource, type Runtime } from './runtime';
 
 export interface UnitStatus {
   sourceId: string;
@@ -28,9 +28,10 @@ export async function unitStatuses(runtime: Runtime): Promise<UnitStatus[]> {
   await migrate(runtime.target);
   const rows = (await targetQuery(runtime.target.pool, runtime.target.where, 'reading status', sqlFile('state/status.sql'))).rows;
   const byKey = new Map(rows.map((r) => [JSON.stringify([r.source_id, r.source_table]), r]));
-  const statuses: UnitStatus[] = [];
   const me = consumerName(runtime.config);
-  for (const source of runtime.sources.values()) {
+  // Sources in parallel within concurrency; the statuses come back in configuration order.
+  const perSource = await eachSource(runtime, [...runtime.sources.values()], async (source) => {
+    const statuses: UnitStatus[] = [];
     // Unreachable source or no registry: no consumers shown; `triggers status` says why.
     const registrations = await readConsumers(runtime, source).catch(() => [] as ConsumerRow[]);
     for (const table of runtime.config.tables) {
@@ -60,6 +61,7 @@ export async function unitStatuses(runtime: Runtime): Promise<UnitStatus[]> {
           .map((r) => ({ name: r.consumer, self: r.consumer === me, watermark: r.watermark, lastSeen: r.lastSeen, state: r.state })),
       });
     }
-  }
-  return statuses;
+    return statuses;
+  });
+  return perSource.flat();
 }

@@ -9,6 +9,7 @@ import mysql from 'mysql2/promise';
 import { expectTargetEqualsSources } from '../helpers/checksum';
 import { eventually, runCli, startCli } from '../helpers/cli';
 import { type PrivateServer, startPrivateMariaDB } from '../helpers/private-servers';
+import { sqlFile } from '../../src/sqlfiles';
 import { configYaml, createDatabases, pgRun, writeConfig } from '../helpers/topology';
 
 const SOURCES = 30;
@@ -128,3 +129,31 @@ test('init over every source on that server opens one connection at a time', asy
   expect(run.stdout).toContain('name: "orders"');
   expect(await statusValue('Max_used_connections')).toBeLessThanOrEqual(2);
 }, 120_000);
+
+test("information_schema reads of one source open only that source's database", async () => {
+  // MariaDB's EXPLAIN tells how many databases an information_schema read opens; reading every
+  // database made the per-source check grow with the number of shards on the server.
+  const database = dbs.topology.sources[0]!.mysql.database;
+  const connection = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root', database });
+  try {
+    const names = ['orders', 'items', 'tributary_log_orders'];
+    const reads: Record<string, unknown[]> = {
+      'mysql/pass_check.sql': [['tributary_orders_ins'], names, names, names],
+      'mysql/capture_inventory.sql': [],
+      'mysql/columns.sql': [names],
+      'mysql/indexes.sql': [database, names],
+      'mysql/table_comments.sql': [database, names],
+      'mysql/mariadb_json_checks.sql': [names],
+      'mysql/estimate_rows.sql': ['orders'],
+      'mysql/base_tables.sql': [],
+    };
+    for (const [file, params] of Object.entries(reads)) {
+      const [plan] = await connection.query(`EXPLAIN ${sqlFile(file)}`, params);
+      const scans = (plan as { table: string | null; Extra: string | null }[]).filter((row) => /Scanned/.test(row.Extra ?? ''));
+      expect({ file, scans: scans.length > 0 }).toEqual({ file, scans: true });
+      for (const row of scans) expect({ file, extra: row.Extra }).toEqual({ file, extra: expect.stringMatching(/Scanned [01] databases?/) });
+    }
+  } finally {
+    await connection.end();
+  }
+});

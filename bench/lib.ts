@@ -252,8 +252,8 @@ const childEnv = (): NodeJS.ProcessEnv => ({ ...process.env, PGTZ: 'UTC', TZ: pr
  * Runs one Tributary command to completion (e.g. ['sync', '--once']) with a time limit. Peak RSS is
  * taken from GNU time when installed (exact), else from /proc/<pid>/status VmHWM polled every 50 ms.
  */
-export async function tributary(configPath: string, args: string[], options: { timeoutMs: number; cpuProfDir?: string; label?: string }): Promise<RunResult> {
-  const command = tributaryArgv(configPath, args, options.cpuProfDir);
+export async function tributary(configPath: string, args: string[], options: { timeoutMs: number; cpuProfDir?: string; label?: string; cli?: string }): Promise<RunResult> {
+  const command = tributaryArgv(configPath, args, options.cpuProfDir, options.cli);
   const timeFile = join(TMP, `time-${randomBytes(4).toString('hex')}`);
   const useTime = existsSync(TIME);
   const argv = useTime ? [TIME, '-f', '%M', '-o', timeFile, ...command] : command;
@@ -331,9 +331,9 @@ export function runProcess(argv: string[], options: { timeoutMs: number; pollRss
 }
 
 /** The argv that runs a Tributary command (node, optional --cpu-prof, the CLI, config, JSON logs). */
-export function tributaryArgv(configPath: string, args: string[], cpuProfDir?: string): string[] {
+export function tributaryArgv(configPath: string, args: string[], cpuProfDir?: string, cli = CLI): string[] {
   const nodeArgs = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
-  return [process.execPath, ...nodeArgs, CLI, '--config', configPath, '--log-format', 'json', ...args];
+  return [process.execPath, ...nodeArgs, cli, '--config', configPath, '--log-format', 'json', ...args];
 }
 
 export function bash(script: string, options: { timeoutMs: number; label: string }): Promise<RunResult> {

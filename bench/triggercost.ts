@@ -2,6 +2,11 @@
  * Workload 4, trigger cost: the same writes against two identical databases, one with Tributary's
  * capture installed (`triggers install`) and one without, alternating: single-row autocommit INSERTs
  * and UPDATEs from 4 connections, and 1,000-row multi-row INSERTs from one connection.
+ *
+ * Then bulk statements (BENCH_TRIGGER_BULK_ROWS rows, default 1,000,000 x scale): one UPDATE of every
+ * row, one INSERT ... SELECT and one DELETE, against three identical tables: without capture, with the
+ * floor (triggers whose body is a single INSERT into a table holding only an AUTO_INCREMENT key: the
+ * least any row trigger can cost) and with Tributary's capture, alternating.
  */
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
@@ -162,4 +167,83 @@ export async function triggerCostBench(ctx: Context): Promise<void> {
     );
   }
   ctx.notes.push(`trigger cost: ${fmt(durationMs / 1000, 1)} s per run; tables start with ${fmt(existing)} rows; "Tributary" column = with triggers, comparison = without`);
+  await bulkTriggerCost(ctx);
+}
+
+type BulkSide = 'none' | 'floor' | 'tributary';
+type BulkKind = 'update' | 'insertSelect' | 'delete';
+const BULK_KINDS: BulkKind[] = ['update', 'insertSelect', 'delete'];
+// Ids of the rows INSERT ... SELECT adds (and DELETE removes again), above every existing id.
+const BULK_OFFSET = 100_000_000;
+
+/** The floor: one trigger per event, each a single INSERT of nothing but a new AUTO_INCREMENT id. */
+const FLOOR_DDL = [
+  'CREATE TABLE floor_log (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY) ENGINE=InnoDB',
+  ...['INSERT', 'UPDATE', 'DELETE'].map((e) => `CREATE TRIGGER floor_${e.toLowerCase()} AFTER ${e} ON orders FOR EACH ROW INSERT INTO floor_log () VALUES ()`),
+];
+
+function bulkSql(kind: BulkKind, rows: number): string {
+  if (kind === 'update') return `UPDATE orders SET total = total + 1 WHERE id <= ${rows}`;
+  if (kind === 'insertSelect') return `INSERT INTO orders (${ORDERS_COLUMNS.join(', ')}) SELECT id + ${BULK_OFFSET}, ${ORDERS_COLUMNS.slice(1).join(', ')} FROM orders_source`;
+  return `DELETE FROM orders WHERE id > ${BULK_OFFSET}`;
+}
+
+async function bulkTriggerCost(ctx: Context): Promise<void> {
+  const rows = Number(process.env.BENCH_TRIGGER_BULK_ROWS ?? scaled(ctx, 1_000_000, 2_000));
+  const dbs: Record<BulkSide, string> = { none: await createMysqlDb('bulk_none'), floor: await createMysqlDb('bulk_floor'), tributary: await createMysqlDb('bulk_trib') };
+  for (const db of Object.values(dbs)) {
+    await fillOrders(db, rows);
+    const conn = await mysql.createConnection({ ...MYSQL, database: db });
+    await conn.query('CREATE TABLE orders_source LIKE orders');
+    await conn.query('INSERT INTO orders_source SELECT * FROM orders');
+    await conn.end();
+  }
+  {
+    const conn = await mysql.createConnection({ ...MYSQL, database: dbs.floor });
+    for (const statement of FLOOR_DDL) await conn.query(statement);
+    await conn.end();
+  }
+  const pgDb = await createPgDb('bulk');
+  check(await tributary(writeConfig('bulk', pgDb, [{ id: 's1', database: dbs.tributary }], ['orders']), ['triggers', 'install'], { timeoutMs: 60_000 }), 'triggers install (bulk)');
+  await dropPgDb(pgDb);
+  const seconds: Record<BulkKind, Record<BulkSide, number[]>> = {
+    update: { none: [], floor: [], tributary: [] },
+    insertSelect: { none: [], floor: [], tributary: [] },
+    delete: { none: [], floor: [], tributary: [] },
+  };
+  const sides: BulkSide[] = ['none', 'floor', 'tributary'];
+  for (let rep = 0; rep < ctx.reps; rep++) {
+    for (const side of rotate(sides, rep)) {
+      const conn = await mysql.createConnection({ ...MYSQL, database: dbs[side] });
+      try {
+        // Logs emptied between runs (not timed), so every run writes into the same state.
+        if (side === 'floor') await conn.query('TRUNCATE floor_log');
+        if (side === 'tributary') await conn.query('TRUNCATE tributary_log_orders');
+        for (const kind of BULK_KINDS) {
+          const started = process.hrtime.bigint();
+          await conn.query(bulkSql(kind, rows));
+          seconds[kind][side].push(Number(process.hrtime.bigint() - started) / 1e9);
+        }
+      } finally {
+        await conn.end();
+      }
+      log(`trigger cost rep ${rep + 1}/${ctx.reps} bulk ${side}: ${BULK_KINDS.map((k) => `${k} ${fmt(seconds[k][side].at(-1)!, 2)} s`).join(', ')}`);
+    }
+  }
+  const label: Record<BulkKind, string> = { update: 'UPDATE of every row', insertSelect: 'INSERT ... SELECT', delete: 'DELETE' };
+  for (const kind of BULK_KINDS) {
+    const none = median(seconds[kind].none);
+    const floor = median(seconds[kind].floor);
+    const trib = median(seconds[kind].tributary);
+    ctx.figures.push({
+      workload: '4 trigger cost',
+      metric: `${fmt(rows)}-row ${label[kind]} (s); comparison: no capture / floor trigger`,
+      tributary: fmt(trib, 2),
+      comparison: `${fmt(none, 2)} / ${fmt(floor, 2)}`,
+      ratio: `${fmt(none / trib, 2)} / ${fmt(floor / trib, 2)}`,
+      target: '>= 0.5 of no capture, or within 10% of the floor',
+      met: verdict(none / trib >= 0.5 || trib <= floor * 1.1),
+    });
+    ctx.notes.push(`trigger cost: ${fmt(rows)}-row ${label[kind]} seconds per run: no capture [${seconds[kind].none.map((v) => fmt(v, 2)).join(', ')}], floor [${seconds[kind].floor.map((v) => fmt(v, 2)).join(', ')}], Tributary [${seconds[kind].tributary.map((v) => fmt(v, 2)).join(', ')}]`);
+  }
 }

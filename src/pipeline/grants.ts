@@ -11,8 +11,9 @@ export function grantStatements(config: TributaryConfig, sourceId?: string): str
     const registry = quoteMysql(config.consumers.table);
     out.push(
       `-- Source ${source.id} (${source.endpoint.display})`,
-      '-- The DBA account that installs capture (triggers install) needs, on this database:',
-      `GRANT SELECT, CREATE, DROP, ALTER, INDEX, TRIGGER, LOCK TABLES ON ${db}.* TO 'tributary_dba'@'%';`,
+      '-- The DBA account that installs capture (triggers install) needs, on this database (INSERT because',
+      "-- triggers run with their definer's privileges: without it every write to a captured table fails):",
+      `GRANT SELECT, INSERT, CREATE, DROP, ALTER, INDEX, TRIGGER, LOCK TABLES ON ${db}.* TO 'tributary_dba'@'%';`,
       '-- and, to clean up consumer registrations (triggers uninstall, triggers forget-consumer):',
       `GRANT INSERT, UPDATE, DELETE ON ${db}.${registry} TO 'tributary_dba'@'%';`,
       '-- With binary logging on, creating triggers also needs SUPER, or on the server:',

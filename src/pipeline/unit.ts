@@ -3,7 +3,7 @@
  * the changelog is caught up. The unit is fenced by a PostgreSQL advisory lock for the whole pass.
  */
 import { TributaryError } from '../errors';
-import { captureProblems, type CaptureState, namesOf } from '../mysql/capture';
+import { captureProblems, type CaptureState, namesOf, onlyMoving } from '../mysql/capture';
 import { estimateRows } from '../mysql/changes';
 import {
   type Checkpoint,
@@ -105,6 +105,10 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
     throw new TributaryError('SOURCE_SHAPE_CHANGED', `columns of tables in ${unit.source.where} changed since the pass was prepared`);
   }
   const problems = captureProblems(unit.sourceTable, unit.sourceTable, state, unit.changelogTable);
+  if (onlyMoving(problems)) {
+    log.info('pt-online-schema-change is swapping this table; skipped until it is done', { detail: problems.map((p) => p.message).join('; ') });
+    return { ...result, status: 'skipped', reason: 'online schema change in progress', ms: Date.now() - started };
+  }
   if (problems.length > 0) {
     const code = problems[0]!.kind === 'table-missing' ? 'SOURCE_TABLE_MISSING' : problems[0]!.kind === 'name-taken' ? 'NAME_TAKEN' : 'TRIGGER_DRIFT';
     if (code === 'TRIGGER_DRIFT' && !services.dryRun) await rememberBrokenCapture(runtime, unit, id);

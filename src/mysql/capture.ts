@@ -393,6 +393,18 @@ export function onlyMoving(problems: readonly CaptureProblem[]): boolean {
   return problems.length > 0 && problems.every((p) => p.kind === 'trigger-moving');
 }
 
+// A table that DDL is renaming or altering at this very moment (pt-online-schema-change's swap, the
+// last step of an ALTER TABLE) may be left out of information_schema.TRIGGERS on MariaDB: its triggers
+// look missing for a few milliseconds. Missing triggers are looked for once more after this pause
+// before they count as drift.
+const MISSING_TRIGGER_RECHECK_MS = 500;
+
+/** The problems of one table, read again after a pause (see MISSING_TRIGGER_RECHECK_MS). */
+export async function captureProblemsAgain(handle: SourceHandle, table: SourceTable | undefined, subject: CaptureSubject, changelogTable?: SourceTable): Promise<CaptureProblem[]> {
+  await new Promise((resolve) => setTimeout(resolve, MISSING_TRIGGER_RECHECK_MS));
+  return captureProblems(table, subject, await readCaptureState(handle, [subject]), changelogTable);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Install: planned first (for print and for the refusal), then carried out
 // ---------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
  * the changelog is caught up. The unit is fenced by a PostgreSQL advisory lock for the whole pass.
  */
 import { TributaryError } from '../errors';
-import { captureProblems, type CaptureState, namesOf, onlyMoving } from '../mysql/capture';
+import { captureProblems, captureProblemsAgain, type CaptureState, namesOf, onlyMoving } from '../mysql/capture';
 import { estimateRows } from '../mysql/changes';
 import {
   type Checkpoint,
@@ -11,6 +11,8 @@ import {
   loadCheckpoint,
   loadGaps,
   markCaptureBroken,
+  markSchemaChangeSeen,
+  refreshAfterSchemaChange,
   requestResnapshot,
   requestRefresh,
   resetCheckpoint,
@@ -104,7 +106,10 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
   if (runtime.fingerprints.has(unit.source.id) && state.shape !== runtime.fingerprints.get(unit.source.id)) {
     throw new TributaryError('SOURCE_SHAPE_CHANGED', `columns of tables in ${unit.source.where} changed since the pass was prepared`);
   }
-  const problems = captureProblems(unit.sourceTable, unit.sourceTable, state, unit.changelogTable);
+  let problems = captureProblems(unit.sourceTable, unit.sourceTable, state, unit.changelogTable);
+  if (problems.some((p) => p.kind === 'trigger-missing')) problems = await captureProblemsAgain(unit.source, unit.sourceTable, unit.sourceTable, unit.changelogTable);
+  const schemaChanging = state.onlineSchemaChange.has(tableName);
+  if (schemaChanging && !services.dryRun) await rememberSchemaChange(runtime, unit, id);
   if (onlyMoving(problems)) {
     log.info('pt-online-schema-change is swapping this table; skipped until it is done', { detail: problems.map((p) => p.message).join('; ') });
     return { ...result, status: 'skipped', reason: 'online schema change in progress', ms: Date.now() - started };
@@ -153,6 +158,11 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
           brokenSince: checkpoint.captureBrokenAt,
         });
         await requestResnapshot(client, where, id);
+        checkpoint = await loadCheckpoint(client, where, id, unit.target.name);
+      }
+      if (checkpoint.schemaChangeSeenAt !== null && !schemaChanging && !services.dryRun) {
+        log.info('pt-online-schema-change is done; the rows of this table are re-read once, since its trigger move can let a key change reach the changelog with its old key only');
+        await refreshAfterSchemaChange(client, where, id);
         checkpoint = await loadCheckpoint(client, where, id, unit.target.name);
       }
       checkpoint = await noticeNewColumns(client, runtime, unit, checkpoint);
@@ -251,6 +261,16 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
     client.release(broken ? true : undefined);
   }
   return { ...result, ms: Date.now() - started };
+}
+
+async function rememberSchemaChange(runtime: Runtime, unit: Unit, id: { sourceId: string; table: string }): Promise<void> {
+  const client = await connectTarget(runtime.target, 'recording an online schema change');
+  try {
+    await loadCheckpoint(client, runtime.target.where, id, unit.target.name);
+    await markSchemaChangeSeen(client, runtime.target.where, id);
+  } finally {
+    client.release();
+  }
 }
 
 /** Remembers that capture was found incomplete, so that its repair leads to a fresh snapshot. */

@@ -24,6 +24,8 @@ export interface Checkpoint {
   prunePending: boolean;
   /** Since when a pass found capture incomplete (ISO time), or null. */
   captureBrokenAt: string | null;
+  /** Since when pt-online-schema-change was seen at work on the table (ISO time), or null. */
+  schemaChangeSeenAt: string | null;
   /** Key of the last row a running snapshot copied. */
   snapshotAfter: SourceValue[] | null;
   snapshotRows: number;
@@ -83,6 +85,7 @@ export async function loadCheckpoint(client: PoolClient, where: string, unit: Un
     syncedColumns: row.synced_columns,
     prunePending: row.prune_pending,
     captureBrokenAt: row.capture_broken_at,
+    schemaChangeSeenAt: row.schema_change_seen_at,
     snapshotAfter: row.snapshot_after === null ? null : decodeKey(row.snapshot_after),
     snapshotRows: Number(row.snapshot_rows),
   };
@@ -140,6 +143,36 @@ export async function clearPrunePending(client: PoolClient, where: string, unit:
 
 export async function markCaptureBroken(client: PoolClient, where: string, unit: UnitId): Promise<void> {
   await targetQuery(client, where, 'recording incomplete capture', sqlFile('state/mark_capture_broken.sql'), [unit.sourceId, unit.table]);
+}
+
+/** Remembers that pt-online-schema-change is at work on the table (see 007_gap_ranges.sql). */
+export async function markSchemaChangeSeen(client: PoolClient, where: string, unit: UnitId): Promise<void> {
+  await targetQuery(
+    client,
+    where,
+    'recording an online schema change',
+    'UPDATE tributary.checkpoints SET schema_change_seen_at = coalesce(schema_change_seen_at, now()) WHERE source_id = $1 AND source_table = $2',
+    [unit.sourceId, unit.table],
+  );
+}
+
+/**
+ * pt-online-schema-change is done: the rows are re-read once (a refresh: upsert, nothing deleted),
+ * unless a snapshot is due anyway.
+ */
+export async function refreshAfterSchemaChange(client: PoolClient, where: string, unit: UnitId): Promise<void> {
+  await targetQuery(
+    client,
+    where,
+    'requesting a refresh after an online schema change',
+    `UPDATE tributary.checkpoints
+     SET schema_change_seen_at = NULL,
+         snapshot_state = CASE WHEN snapshot_state = 'done' THEN 'pending' ELSE snapshot_state END,
+         snapshot_mode = CASE WHEN snapshot_state = 'done' THEN 'refresh' ELSE snapshot_mode END,
+         snapshot_after = CASE WHEN snapshot_state = 'done' THEN NULL ELSE snapshot_after END
+     WHERE source_id = $1 AND source_table = $2`,
+    [unit.sourceId, unit.table],
+  );
 }
 
 export async function requestResnapshot(client: PoolClient, where: string, unit: UnitId): Promise<void> {

@@ -113,7 +113,11 @@ async function runUnderWrites(alter: string): Promise<{ stderr: string; committe
     const caughtUp = await eventually(async () => (await compareByChecksum(scratchTopology(s), TABLE)).equal, 150, 200);
     follower.child.kill('SIGTERM');
     const run = await follower.exited;
-    expect(caughtUp).toBe(true);
+    if (!caughtUp) {
+      const comparison = await compareByChecksum(scratchTopology(s), TABLE);
+      const noisy = logLines(run.stderr).filter((l) => l.level !== 'info' || /skipped|snapshot|refresh/.test(String(l.message)));
+      throw new Error(`follower did not catch up: ${JSON.stringify(comparison.sources.map((c) => c.differences))}\n${noisy.slice(0, 30).map((l) => JSON.stringify(l)).join('\n')}`);
+    }
     return { stderr: run.stderr, committed, failed, ptOutput: pt.output };
   } finally {
     workload.stop();
@@ -133,10 +137,14 @@ function messages(stderr: string): string[] {
   return logLines(stderr).map((l) => `${l.level ?? ''} ${l.message ?? ''} ${l.error ?? ''}`);
 }
 
-test('pt-osc --preserve-triggers ADD INDEX under writes, follower running: no snapshot, no drift, every committed write present', async () => {
+test('pt-osc --preserve-triggers ADD INDEX under writes, follower running: no snapshot, at most one refresh, no drift, every committed write present', async () => {
   const { stderr, committed } = await runUnderWrites('ADD INDEX by_grp (grp)');
   const lines = messages(stderr);
-  expect(lines.filter((l) => /snapshot started|refresh started|snapshotted again|TRIGGER_DRIFT|incomplete/.test(l))).toEqual([]);
+  expect(lines.filter((l) => /snapshot started|snapshotted again|TRIGGER_DRIFT|incomplete/.test(l))).toEqual([]);
+  // pt-osc moves the DELETE, then the UPDATE, then the INSERT trigger: in between, an update that
+  // changes a key reaches the changelog with its old key only. The rows are re-read once afterwards
+  // (when a pass saw pt-osc at work, which a follower nearly always does).
+  expect(lines.filter((l) => /refresh started/.test(l)).length).toBeLessThanOrEqual(1);
   await expectTargetEqualsSources(scratchTopology(s), TABLE);
   await expectLedgerPresent(committed);
   const indexes = await s.mysqlRows('eu', `SHOW INDEX FROM ${TABLE} WHERE Key_name = 'by_grp'`);
@@ -150,7 +158,7 @@ test('pt-osc --preserve-triggers ADD COLUMN under writes, follower running: refr
   expect(lines.some((l) => /refresh started/.test(l))).toBe(true);
   await expectTargetEqualsSources(scratchTopology(s), TABLE);
   await expectLedgerPresent(committed);
-  expect(await s.pgRows("SELECT count(*)::int AS n FROM orders WHERE note = 'none'")).toEqual([{ n: (await s.mysqlRows('eu', `SELECT COUNT(*) AS n FROM ${TABLE}`))[0]!.n }]);
+  expect(await s.pgRows("SELECT count(*)::int AS n FROM orders WHERE note = 'none'")).toEqual([{ n: Number((await s.mysqlRows('eu', `SELECT COUNT(*) AS n FROM ${TABLE}`))[0]!.n) }]);
 }, 240_000);
 
 test("the moment pt-osc has moved a trigger onto its shadow table: the pass skips the table, not drift; writes meanwhile arrive", async () => {
@@ -182,8 +190,9 @@ test("the moment pt-osc has moved a trigger onto its shadow table: the pass skip
   expect(unitOf(await syncOnce(config), 'eu', TABLE).status).toBe('skipped');
   await s.mysqlExec('eu', `RENAME TABLE ${TABLE} TO _orders_old, _orders_new TO ${TABLE}; DROP TABLE _orders_old`);
   await s.mysqlExec('eu', `DELETE FROM ${TABLE} WHERE id = 50`);
+  // pt-osc was seen at work: its rows are re-read once (a refresh, nothing deleted).
   const after = unitOf(await syncOnce(config), 'eu', TABLE);
-  expect(after).toMatchObject({ status: 'ok', snapshotRows: 0 });
+  expect(after).toMatchObject({ status: 'ok', snapshotRows: SEED_ROWS - 10 + 1 - 1 });
   await expectTargetEqualsSources(scratchTopology(s), TABLE);
   expect(await s.pgRows('SELECT count(*)::int AS n FROM orders WHERE id <= 10 OR id = 50')).toEqual([{ n: 0 }]);
   const checkpoint = await s.pgRows('SELECT capture_broken_at FROM tributary.checkpoints');

@@ -35,7 +35,9 @@ afterEach(async () => {
 
 function ptOsc(alter: string, extra: string[] = []): Promise<{ code: number | null; output: string }> {
   const dsn = `h=${MYSQL.host},P=${MYSQL.port},u=${MYSQL.user},D=${s.mysqlDb.eu},t=${TABLE}`;
-  const args = ['--preserve-triggers', '--alter', alter, '--execute', '--no-check-replication-filters', '--recursion-method=none', '--chunk-size=500', ...extra, dsn];
+  // Small chunks with a pause between them: the copy lasts a couple of seconds, as on a real table (where
+  // it lasts minutes), so that the follower's passes see pt-osc at work (README "Online schema changes").
+  const args = ['--preserve-triggers', '--alter', alter, '--execute', '--no-check-replication-filters', '--recursion-method=none', '--chunk-size=200', '--sleep=0.15', ...extra, dsn];
   return new Promise((resolve, reject) => {
     const child = spawn('pt-online-schema-change', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';

@@ -68,3 +68,9 @@ export interface SourceTable {
  */
 export type SourceValue = string | Buffer | null;
 export type SourceRow = Record<string, SourceValue>;
+
+/** A run of consecutive change ids, both ends included. */
+export interface IdRange {
+  first: number;
+  last: number;
+}

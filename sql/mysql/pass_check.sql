@@ -1,5 +1,6 @@
 -- Once per source per pass, in one round trip: the triggers under Tributary's names (tributary_*, and
--- the names derived from configured changelog names), which configured tables and changelogs exist
+-- the names derived from configured changelog names) and pt-online-schema-change's (pt_osc_*, whose
+-- presence tells its trigger move from drift), which configured tables and changelogs exist
 -- (with the changelog's comment, which carries Tributary's marker and install token), and a digest of
 -- each table's columns and indexes (an ALTER TABLE, CREATE INDEX or DROP INDEX changes it).
 -- Every part filters on the schema column MariaDB uses to open only this database's files
@@ -9,7 +10,7 @@
 SELECT 'trigger' AS kind, TRIGGER_NAME AS name, EVENT_MANIPULATION AS a, ACTION_TIMING AS b,
        EVENT_OBJECT_TABLE AS c, ACTION_STATEMENT AS d
 FROM information_schema.TRIGGERS
-WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND (TRIGGER_NAME LIKE 'tributary\_%' OR TRIGGER_NAME IN (?))
+WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND (TRIGGER_NAME LIKE 'tributary\_%' OR TRIGGER_NAME IN (?) OR TRIGGER_NAME LIKE 'pt\_osc\_%')
 UNION ALL
 SELECT 'table', TABLE_NAME, TABLE_COMMENT, NULL, NULL, NULL
 FROM information_schema.TABLES

@@ -217,6 +217,8 @@ export interface CaptureState {
   triggers: Map<string, InstalledTrigger>;
   /** Tables present under an expected changelog name, ours or not, by name. */
   changelogs: Map<string, InstalledChangelog>;
+  /** pt-online-schema-change's triggers (pt_osc_<db>_<table>_ins/upd/del): table -> events they fire on. */
+  onlineSchemaChange: Map<string, Set<string>>;
   /** Source tables present, by name. */
   tables: Set<string>;
   /** Digest of the columns and indexes of the tables and their changelogs: changes with any ALTER TABLE. */
@@ -237,6 +239,7 @@ export async function readCaptureState(handle: SourceHandle, subjects: readonly 
   const names = subjects.map(namesOf);
   const changelogNames = names.map((n) => n.changelog);
   const triggerNames = names.flatMap((n) => Object.values(n.triggers));
+  const expectedTriggers = new Set(triggerNames);
   const wanted = [...tableNames, ...changelogNames];
   const rows = await sourceQuery<RowDataPacket>(handle, 'checking capture', sqlFile('mysql/pass_check.sql'), [triggerNames, wanted, wanted, wanted]);
   const triggers = new Map<string, InstalledTrigger>();
@@ -244,9 +247,14 @@ export async function readCaptureState(handle: SourceHandle, subjects: readonly 
   const tables = new Set<string>();
   const changelogSet = new Set(changelogNames);
   const digests: string[] = [];
+  const onlineSchemaChange = new Map<string, Set<string>>();
   for (const row of rows) {
     const name = String(row.name);
-    if (row.kind === 'trigger') {
+    if (row.kind === 'trigger' && name.startsWith('pt_osc_') && !expectedTriggers.has(name)) {
+      const events = onlineSchemaChange.get(String(row.c)) ?? new Set<string>();
+      events.add(String(row.a));
+      onlineSchemaChange.set(String(row.c), events);
+    } else if (row.kind === 'trigger') {
       if (row.d === null) throw hiddenDefinition(handle, name);
       triggers.set(name, { name, event: row.a, timing: row.b, table: row.c, body: row.d });
     } else if (row.kind === 'table') {
@@ -259,11 +267,16 @@ export async function readCaptureState(handle: SourceHandle, subjects: readonly 
       digests.push(`${row.kind === 'indexes' ? 'indexes ' : ''}${name}:${row.a}`);
     }
   }
-  return { triggers, changelogs, tables, shape: digests.sort().join(',') };
+  return { triggers, onlineSchemaChange, changelogs, tables, shape: digests.sort().join(',') };
 }
 
 export interface CaptureProblem {
-  kind: 'table-missing' | 'name-taken' | 'changelog-missing' | 'trigger-missing' | 'trigger-changed' | 'changelog-key-changed' | 'orphan';
+  /**
+   * trigger-moving: pt-online-schema-change is swapping the table: Tributary's trigger, unchanged,
+   * sits on pt-osc's shadow table while pt-osc's own triggers copy every write of the table into it.
+   * The table is skipped until the swap is over (not drift).
+   */
+  kind: 'table-missing' | 'name-taken' | 'changelog-missing' | 'trigger-missing' | 'trigger-changed' | 'trigger-moving' | 'changelog-key-changed' | 'orphan';
   /** The object concerned: a trigger or table name. */
   object: string;
   message: string;
@@ -345,16 +358,51 @@ export function captureProblems(table: SourceTable | undefined, subject: string 
     const installed = state.triggers.get(name);
     if (!installed) {
       problems.push({ kind: 'trigger-missing', object: name, message: `trigger ${name} (AFTER ${event} on ${tableName}) is missing` });
-    } else if (
-      installed.event !== event ||
-      installed.timing !== 'AFTER' ||
-      installed.table !== tableName ||
-      normalise(installed.body) !== normalise(triggerBody(table, event))
-    ) {
+      continue;
+    }
+    const sameDefinition = installed.event === event && installed.timing === 'AFTER' && normalise(installed.body) === normalise(triggerBody(table, event));
+    if (sameDefinition && installed.table === tableName) continue;
+    if (sameDefinition && isShadowTable(installed.table, tableName) && onlineSchemaChangeCopies(state, tableName)) {
+      problems.push({
+        kind: 'trigger-moving',
+        object: name,
+        message: `trigger ${name} is on ${installed.table} while pt-online-schema-change swaps ${tableName}; its triggers copy every write into ${installed.table}`,
+      });
+    } else if (installed.table !== tableName) {
+      problems.push({ kind: 'trigger-changed', object: name, message: `trigger ${name} is on ${installed.table}, not on ${tableName}` });
+    } else {
       problems.push({ kind: 'trigger-changed', object: name, message: `trigger ${name} on ${tableName} differs from the expected definition` });
     }
   }
   return problems;
+}
+
+/** pt-online-schema-change's new table: `_<table>_new` (more leading underscores if that name was taken). */
+function isShadowTable(candidate: string, tableName: string): boolean {
+  return /^_+$/.test(candidate.slice(0, candidate.length - tableName.length - 4)) && candidate.endsWith(`${tableName}_new`) && candidate.length > tableName.length + 4;
+}
+
+/** pt-online-schema-change's triggers on the table copy inserts, updates and deletes alike. */
+function onlineSchemaChangeCopies(state: CaptureState, tableName: string): boolean {
+  const events = state.onlineSchemaChange.get(tableName);
+  return events !== undefined && EVENTS.every((event) => events.has(event));
+}
+
+/** True when the only problems are triggers being moved by pt-online-schema-change: wait, don't repair. */
+export function onlyMoving(problems: readonly CaptureProblem[]): boolean {
+  return problems.length > 0 && problems.every((p) => p.kind === 'trigger-moving');
+}
+
+// A table that DDL is renaming or altering at this very moment (pt-online-schema-change's swap, the
+// last step of an ALTER TABLE) may be left out of information_schema.TRIGGERS on MariaDB: its triggers
+// look missing for a few milliseconds. Missing triggers are looked for once more after this pause
+// before they count as drift.
+const MISSING_TRIGGER_RECHECK_MS = 500;
+
+/** The problems of one table, read again after a pause (see MISSING_TRIGGER_RECHECK_MS). */
+export async function captureProblemsAgain(handle: SourceHandle, table: SourceTable | undefined, subject: CaptureSubject, changelogTable?: SourceTable): Promise<CaptureProblem[]> {
+  await new Promise((resolve) => setTimeout(resolve, MISSING_TRIGGER_RECHECK_MS));
+  return captureProblems(table, subject, await readCaptureState(handle, [subject]), changelogTable);
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { mapDriverError, TributaryError } from '../errors';
 import { quoteMysql } from '../ident';
-import type { SourceRow, SourceTable, SourceValue } from '../model';
+import type { IdRange, SourceRow, SourceTable, SourceValue } from '../model';
 import { sqlFile } from '../sqlfiles';
 import type { Evidence } from '../pipeline/gaps';
 import { type CaptureSubject, keyColumns, namesOf, newKeyColumn, oldKeyColumn } from './capture';
@@ -70,56 +70,129 @@ function keyBinaryNames(table: SourceTable): Set<string> {
   return names;
 }
 
-/**
- * Reads changes at or above the watermark (the row at the watermark is kept as a sentinel that proves
- * the changelog was not emptied or recreated) and the listed gap ids, oldest first.
- */
-export async function readChanges(handle: SourceHandle, table: SourceTable, highWater: number, gapIds: readonly number[], limit: number): Promise<ChangeRead> {
-  const names = namesOf(table);
-  const width = table.key.length;
-  const keyCols = Array.from({ length: width }, (_, i) => [oldKeyColumn(i + 1), newKeyColumn(i + 1)]).flat();
-  const select = [
+/** One changelog row as the change readers select it. */
+function changeSelect(table: SourceTable): string {
+  const keyCols = Array.from({ length: table.key.length }, (_, i) => [oldKeyColumn(i + 1), newKeyColumn(i + 1)]).flat();
+  return [
     '`change_id`',
     '`op`',
     ...keyCols.map(quoteMysql),
     'NOW(6) AS `tributary_read_at`',
     'TIMESTAMPDIFF(MICROSECOND, `captured_at`, NOW(6)) AS `tributary_age_us`',
   ].join(', ');
-  let where = '`change_id` >= ?';
-  const params: unknown[] = [highWater];
-  if (gapIds.length > 0) {
-    where += ' OR `change_id` IN (?)';
-    params.push(gapIds);
-  }
-  params.push(limit + gapIds.length + 1);
-  const sql = `SELECT ${select} FROM ${quoteMysql(names.changelog)} WHERE ${where} ORDER BY \`change_id\` LIMIT ?`;
-  let rows: RowDataPacket[];
+}
+
+async function selectChanges(handle: SourceHandle, table: SourceTable, where: string, params: unknown[], doing: string): Promise<RowDataPacket[]> {
+  const names = namesOf(table);
+  const sql = `SELECT ${changeSelect(table)} FROM ${quoteMysql(names.changelog)} WHERE ${where} ORDER BY \`change_id\` LIMIT ?`;
   try {
     const [result] = await handle.pool.query<RowDataPacket[]>({ sql, typeCast: exactTypeCast(keyBinaryNames(table)) as never }, params);
-    rows = result;
+    return result;
   } catch (error) {
     if ((error as { errno?: number }).errno === ER_NO_SUCH_TABLE) {
       throw new TributaryError('CHANGELOG_MISSING', `changelog table ${names.changelog} is missing in ${handle.where}; run \`tributary triggers install\``, { cause: error });
     }
-    throw mapDriverError(error, { side: 'source', where: handle.where, doing: `reading changes of ${table.name}` });
+    throw mapDriverError(error, { side: 'source', where: handle.where, doing });
   }
+}
+
+function toChange(table: SourceTable, row: RowDataPacket): ChangeRow {
+  const width = table.key.length;
+  const op = row.op as ChangeRow['op'];
+  const pick = (column: (i: number) => string): SourceValue[] => Array.from({ length: width }, (_, i) => row[column(i + 1)] as SourceValue);
+  return { changeId: toChangeId(row.change_id), op, oldKey: op === 'I' ? null : pick(oldKeyColumn), newKey: op === 'D' ? null : pick(newKeyColumn) };
+}
+
+/**
+ * Reads changes at or above the watermark (the row at the watermark is kept as a sentinel that proves
+ * the changelog was not emptied or recreated), oldest first, at most limit of them.
+ */
+export async function readChanges(handle: SourceHandle, table: SourceTable, highWater: number, limit: number): Promise<ChangeRead> {
+  const rows = await selectChanges(handle, table, '`change_id` >= ?', [highWater, limit + 1], `reading changes of ${table.name}`);
   let sentinelSeen = false;
   const changes: ChangeRow[] = [];
   let readAt: string | null = null;
   let oldestMicros = 0;
   for (const row of rows) {
     readAt ??= row.tributary_read_at as string;
-    const changeId = toChangeId(row.change_id);
-    if (changeId === highWater && highWater > 0) {
+    const change = toChange(table, row);
+    if (change.changeId === highWater && highWater > 0) {
       sentinelSeen = true;
       continue;
     }
     oldestMicros = Math.max(oldestMicros, Number(row.tributary_age_us));
-    const op = row.op as ChangeRow['op'];
-    const pick = (column: (i: number) => string): SourceValue[] => Array.from({ length: width }, (_, i) => row[column(i + 1)] as SourceValue);
-    changes.push({ changeId, op, oldKey: op === 'I' ? null : pick(oldKeyColumn), newKey: op === 'D' ? null : pick(newKeyColumn) });
+    changes.push(change);
   }
   return { changes, readAt, sentinelSeen, lagSeconds: oldestMicros / 1e6 };
+}
+
+// Gap ranges per statement: each costs one `BETWEEN ? AND ?` (a few dozen bytes), so a statement stays
+// far below max_allowed_packet (16 MB on MySQL 8, 16 MB on MariaDB 10.11) whatever the number of gaps.
+export const GAP_READ_CHUNK = 5_000;
+
+/** The condition matching change ids inside any of the ranges: single ids in one IN list. */
+export function gapMatchSql(ranges: readonly IdRange[]): { sql: string; params: unknown[] } {
+  const singles = ranges.filter((r) => r.first === r.last).map((r) => r.first);
+  const spans = ranges.filter((r) => r.first !== r.last);
+  const terms: string[] = [];
+  const params: unknown[] = [];
+  if (singles.length > 0) {
+    terms.push('`change_id` IN (?)');
+    params.push(singles);
+  }
+  for (const span of spans) {
+    terms.push('`change_id` BETWEEN ? AND ?');
+    params.push(span.first, span.last);
+  }
+  return { sql: terms.length > 0 ? `(${terms.join(' OR ')})` : 'FALSE', params };
+}
+
+export interface GapRead {
+  changes: ChangeRow[];
+  /** The ranges were read completely up to this id (Infinity: all of them). */
+  readThrough: number;
+}
+
+/**
+ * Reads the changes that arrived inside the given gap ranges (sorted by first id), a bounded number
+ * of ranges per statement and at most limit changes in all. When the limit cuts the read short, the
+ * gaps above the last id read are left for the next batch.
+ */
+export async function readGapChanges(handle: SourceHandle, table: SourceTable, ranges: readonly IdRange[], limit: number): Promise<GapRead> {
+  const changes: ChangeRow[] = [];
+  for (let start = 0; start < ranges.length; start += GAP_READ_CHUNK) {
+    const chunk = ranges.slice(start, start + GAP_READ_CHUNK);
+    const match = gapMatchSql(chunk);
+    const budget = limit - changes.length;
+    const rows = await selectChanges(handle, table, match.sql, [...match.params, budget + 1], `reading gaps of ${table.name}`);
+    for (const row of rows.slice(0, budget)) changes.push(toChange(table, row));
+    if (rows.length > budget) return { changes, readThrough: changes.length > 0 ? changes[changes.length - 1]!.changeId : chunk[0]!.first - 1 };
+  }
+  return { changes, readThrough: Infinity };
+}
+
+/** The highest change id committed in the changelog (null when empty) and MySQL's clock when read. */
+export async function readChangelogTop(handle: SourceHandle, table: CaptureSubject): Promise<{ maxId: number | null; readAt: string }> {
+  const sql = `SELECT MAX(\`change_id\`) AS max_id, NOW(6) AS read_at FROM ${quoteMysql(namesOf(table).changelog)}`;
+  const rows = await sourceQuery<RowDataPacket>(handle, `reading the changelog of ${table.name}`, sql);
+  return { maxId: rows[0]!.max_id === null ? null : toChangeId(rows[0]!.max_id), readAt: String(rows[0]!.read_at) };
+}
+
+// Ids listed per statement when looking for holes: one index range read of this many ids.
+export const ID_SCAN_CHUNK = 10_000;
+
+/** The committed change ids in (after, before), in bounded, ascending chunks. */
+export async function* scanChangeIds(handle: SourceHandle, table: CaptureSubject, after: number, before: number): AsyncGenerator<number[]> {
+  const sql = `SELECT \`change_id\` FROM ${quoteMysql(namesOf(table).changelog)} WHERE \`change_id\` > ? AND \`change_id\` < ? ORDER BY \`change_id\` LIMIT ${ID_SCAN_CHUNK}`;
+  let from = after;
+  for (;;) {
+    const rows = await sourceQuery<RowDataPacket>(handle, `listing change ids of ${table.name}`, sql, [from, before]);
+    if (rows.length === 0) return;
+    const ids = rows.map((r) => toChangeId(r.change_id));
+    yield ids;
+    if (ids.length < ID_SCAN_CHUNK) return;
+    from = ids[ids.length - 1]!;
+  }
 }
 
 // Rows looked up per query: large enough to amortise round trips, small enough for the range optimiser.
@@ -166,17 +239,16 @@ export async function pruneChanges(handle: SourceHandle, table: SourceTable, ids
 /**
  * After a crash between the commit in PostgreSQL and the prune, applied rows stay below the
  * watermark. Finds them with a non-locking read and deletes them by id, except the gaps still watched
- * (their rows, should they appear, are not applied yet).
+ * (their rows, should they appear, are not applied yet: `keep` says which ids those are).
  */
 export async function pruneBelowWatermark(
   handle: SourceHandle,
   table: SourceTable,
   highWater: number,
-  keepIds: readonly number[],
+  keep: (changeId: number) => boolean,
   olderThanSeconds = 0,
 ): Promise<number> {
   const names = namesOf(table);
-  const keep = new Set(keepIds);
   let total = 0;
   let after = 0;
   // With retention, applied rows younger than it stay; a bounded chunk per statement either way.
@@ -190,7 +262,7 @@ export async function pruneBelowWatermark(
     );
     if (rows.length === 0) return total;
     const ids = rows.map((r) => toChangeId(r.change_id));
-    total += await pruneChanges(handle, table, ids.filter((id) => !keep.has(id)));
+    total += await pruneChanges(handle, table, ids.filter((id) => !keep(id)));
     after = ids[ids.length - 1]!;
   }
 }

@@ -11,6 +11,7 @@ import { connectTarget, inTransaction, type PoolClient } from '../postgres/conne
 import { type MergeCounts, mergeStage } from '../postgres/merge';
 import { copyLines, ensureStage, stageColumns } from '../postgres/stage';
 import type { Batch } from './poll';
+import { gapChanges } from './gaps';
 import { TributaryError } from '../errors';
 import { clearRejectsForKeys, recordRejects } from '../postgres/rejects';
 import { conflictRejects, describeKey, encodeKeyOnly, encodeRow, keyString, type Reject, rowKey, stageLine } from '../convert/rows';
@@ -78,13 +79,7 @@ export async function applyBatch(unit: Unit, client: PoolClient, where: string, 
   return inTransaction(client, where, `applying changes to ${unit.target.name}`, async () => {
     await lockCheckpoint(client, where, id, batch.previousHighWater);
     const counts = await stageAndMerge(unit, client, where, batch.keys);
-    await advanceCheckpoint(client, where, id, batch.plan.newHighWater, batch.changes.length, {
-      added: batch.plan.added,
-      readAt: batch.readAt,
-      filled: batch.plan.filled,
-      expired: batch.plan.expired,
-      holders: batch.plan.holders,
-    });
+    await advanceCheckpoint(client, where, id, batch.plan.newHighWater, batch.changes.length, gapChanges(batch));
     return counts;
   });
 }

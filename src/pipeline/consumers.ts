@@ -28,6 +28,7 @@ import {
   rejoinRegistry,
 } from '../mysql/consumers';
 import type { Checkpoint, StoredGap } from '../postgres/checkpoint';
+import { inGaps } from './gaps';
 import { pruneBatch } from './apply';
 import type { Batch } from './poll';
 import { type Runtime, type Unit, unitKey, usingSource } from './runtime';
@@ -158,12 +159,11 @@ export async function pruneApplied(runtime: Runtime, unit: Unit, batch: Batch): 
 const SWEEP_CHUNK = 10_000;
 
 /**
- * Deletes changelog rows below highWater (but the ids in keepIds) that every live consumer has
+ * Deletes changelog rows below highWater (but the ids `keep` says, those of watched gaps) that every live consumer has
  * applied and that are past the longest retention asked for. The candidates are read before the
  * registrations, so a consumer registering meanwhile is covered by its own snapshot.
  */
-export async function sweepApplied(runtime: Runtime, unit: Unit, highWater: number, keepIds: readonly number[]): Promise<number> {
-  const keep = new Set(keepIds);
+export async function sweepApplied(runtime: Runtime, unit: Unit, highWater: number, keep: (changeId: number) => boolean): Promise<number> {
   const own = runtime.config.retention.seconds;
   const before = await othersOf(runtime, unit);
   const olderThan = Math.max(own, before?.retentionSeconds ?? 0);
@@ -173,7 +173,7 @@ export async function sweepApplied(runtime: Runtime, unit: Unit, highWater: numb
     const ids = await findApplied(unit.source, unit.sourceTable, after, highWater, olderThan, SWEEP_CHUNK);
     if (ids.length === 0) return total;
     const floor = (await othersOf(runtime, unit))?.floor ?? Infinity;
-    total += await pruneChanges(unit.source, unit.sourceTable, ids.filter((id) => id < floor && !keep.has(id)));
+    total += await pruneChanges(unit.source, unit.sourceTable, ids.filter((id) => id < floor && !keep(id)));
     after = ids[ids.length - 1]!;
     if (after >= floor) return total;
   }
@@ -195,7 +195,7 @@ export async function afterPass(runtime: Runtime, unit: Unit, highWater: number,
   const who = registrationOf(runtime, unit);
   if (ready) {
     // Rows from the lowest watched gap on are still needed: a gap's row may yet appear.
-    const keepFrom = Math.min(highWater, ...gaps.map((g) => g.changeId));
+    const keepFrom = gaps.reduce((lowest, g) => Math.min(lowest, g.first), highWater);
     const progress = `${highWater}:${keepFrom}`;
     if (memory.published.get(key) !== progress) {
       if (await publishProgress(unit.source, table, who, highWater, keepFrom)) {
@@ -219,7 +219,7 @@ export async function afterPass(runtime: Runtime, unit: Unit, highWater: number,
     }
   }
   // One index range read when there is nothing to sweep.
-  const pruned = await sweepApplied(runtime, unit, highWater, gaps.map((g) => g.changeId));
+  const pruned = await sweepApplied(runtime, unit, highWater, (changeId) => inGaps(gaps, changeId));
   if (pruned > 0) runtime.logger.info('pruned changelog rows every consumer has applied', { source: unit.source.id, table: unit.sourceTable.name, rows: pruned });
 }
 

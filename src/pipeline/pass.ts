@@ -143,6 +143,8 @@ async function findIdleUnits(runtime: Runtime, units: readonly Unit[], captureSt
               row !== undefined &&
               row.snapshot_state === 'done' &&
               !row.capture_broken &&
+              !row.schema_change_seen &&
+              !state.onlineSchemaChange.has(unit.sourceTable.name) &&
               !row.has_gaps &&
               row.changelog_token !== null &&
               row.changelog_token === state.changelogs.get(names.changelog)?.token &&

@@ -4,7 +4,7 @@
  */
 import { TributaryError } from '../errors';
 import type { SourceValue } from '../model';
-import { type ChangeRow, readChanges } from '../mysql/changes';
+import { type ChangeRow, readChanges, readGapChanges } from '../mysql/changes';
 import type { StoredGap } from '../postgres/checkpoint';
 import { type Evidence, type GapPlan, needsEvidence, planGaps } from './gaps';
 import { keyString } from '../convert/rows';
@@ -34,8 +34,10 @@ export interface PollOptions {
 
 export async function pollBatch(unit: Unit, options: PollOptions): Promise<Batch> {
   const evidence = needsEvidence(options.gaps) ? await options.evidence() : null;
-  const gapIds = options.gaps.map((g) => g.changeId);
-  const read = await readChanges(unit.source, unit.sourceTable, options.highWater, gapIds, options.batchSize);
+  // Evidence first, then the changelog (field notes §1): a holder that commits in between is found
+  // by the reads below, so no gap is decided on evidence older than the read that still misses it.
+  const gapRead = options.gaps.length > 0 ? await readGapChanges(unit.source, unit.sourceTable, options.gaps, options.batchSize) : { changes: [], readThrough: Infinity };
+  const read = await readChanges(unit.source, unit.sourceTable, options.highWater, options.batchSize);
   if (options.highWater > 0 && !read.sentinelSeen) {
     throw new TributaryError(
       'CHANGELOG_RESET',
@@ -45,19 +47,21 @@ export async function pollBatch(unit: Unit, options: PollOptions): Promise<Batch
   const plan = planGaps({
     previousHighWater: options.highWater,
     stored: options.gaps,
-    readIds: read.changes.map((c) => c.changeId),
+    readIds: [...gapRead.changes, ...read.changes].map((c) => c.changeId),
+    gapsReadThrough: gapRead.readThrough,
     readAt: read.readAt,
     evidence,
     timeoutSeconds: options.timeoutSeconds,
   });
   const keys = new Map<string, SourceValue[]>();
-  for (const change of read.changes) {
+  const changes = [...gapRead.changes, ...read.changes];
+  for (const change of changes) {
     for (const key of [change.oldKey, change.newKey]) if (key) keys.set(keyString(key), key);
   }
   return {
     previousHighWater: options.highWater,
-    changes: read.changes,
-    freshChanges: read.changes.filter((c) => c.changeId > options.highWater).length,
+    changes,
+    freshChanges: read.changes.length,
     readAt: read.readAt,
     lagSeconds: read.lagSeconds,
     plan,
@@ -67,5 +71,5 @@ export async function pollBatch(unit: Unit, options: PollOptions): Promise<Batch
 
 /** True when the batch changes nothing: no change read and no gap decided. */
 export function isEmptyBatch(batch: Batch): boolean {
-  return batch.changes.length === 0 && batch.plan.expired.length === 0 && batch.plan.holders.length === 0;
+  return batch.changes.length === 0 && batch.plan.expired.length === 0 && batch.plan.holders.length === 0 && batch.plan.split.length === 0;
 }

@@ -10,16 +10,18 @@ import { faultPoint } from '../faults';
 import { quotePg } from '../ident';
 import type { SourceValue } from '../model';
 import { estimateRows, streamSnapshotChunk } from '../mysql/changes';
-import { beginSnapshot, type Checkpoint, finishSnapshot, recordSnapshotProgress } from '../postgres/checkpoint';
+import { beginSnapshot, type Checkpoint, finishSnapshot, raiseWatermark, recordSnapshotProgress } from '../postgres/checkpoint';
 import { inTransaction, type PoolClient, targetQuery } from '../postgres/connection';
 import { SOURCE_COLUMN } from '../postgres/internal-columns';
 import { mergeStage } from '../postgres/merge';
 import { copyLines, ensureStage, stageColumns } from '../postgres/stage';
 import { clearRejects, recordRejects } from '../postgres/rejects';
 import { conflictRejects, describeKey, encodeRow, type Reject, rowKey, stageLine } from '../convert/rows';
-import type { Runtime, Unit } from './runtime';
+import { type Runtime, type Unit, unitKey } from './runtime';
 import { builtUniqueIndexes } from '../postgres/indexes';
 import { buildIndexesAfterSnapshot } from './target-indexes';
+import { countIds } from './gaps';
+import { snapshotFloor } from './floor';
 
 export interface SnapshotOutcome {
   rows: number;
@@ -43,14 +45,23 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
   // So do rows of a table with unique indexes: the merge clears rows they make out of date.
   const viaStage = refresh || !table.keyIncludesSource || (await builtUniqueIndexes(client, target.where, table)).length > 0;
   if (checkpoint.snapshotState === 'pending') {
+    // A replacing snapshot covers every change committed before it starts: the changelog is read from
+    // its floor on (floor.ts). A refresh deletes nothing, so changes below the watermark still count.
+    const floor = refresh ? null : await snapshotFloor(unit, checkpoint.highWater);
     await inTransaction(client, target.where, `starting snapshot of ${table.name}`, async () => {
       await beginSnapshot(client, target.where, id);
+      if (floor) await raiseWatermark(client, target.where, id, floor.highWater, floor.gaps);
       if (!refresh) {
         await clearRejects(client, target.where, id);
         // A re-snapshot replaces this source's rows; other sources' rows are untouched.
         await targetQuery(client, target.where, `clearing ${table.name}`, `DELETE FROM ${table.qualified} WHERE ${quotePg(SOURCE_COLUMN)} = $1`, [sourceId]);
       }
     });
+    if (floor) {
+      // Changelog rows below the floor are covered by this snapshot: let the clean-up prune them.
+      runtime.cleanedUnits.delete(unitKey(sourceId, unit.sourceTable.name));
+      log.info('changelog is read from the snapshot floor on', { floor: floor.highWater, writersAlive: floor.writers, gapRanges: floor.gaps.length, gapIds: countIds(floor.gaps) });
+    }
     log.info(refresh ? 'refresh started' : 'snapshot started');
   } else {
     log.info('snapshot resumed', { rows: checkpoint.snapshotRows });

@@ -16,7 +16,12 @@ export interface UnitStatus {
   appliedThrough: number;
   pending: number | null;
   lagSeconds: number | null;
+  /** Missing change ids still watched: heldGaps + waitingGaps. */
   openGaps: number;
+  /** Of those, ids a writing transaction alive at the last look may still commit. */
+  heldGaps: number;
+  /** Ids not examined yet: evidence comes a second after a gap is first seen (or the timeout, without PROCESS). */
+  waitingGaps: number;
   lastPassAt: Date | null;
   lastAppliedAt: Date | null;
   lastError: string | null;
@@ -52,7 +57,9 @@ export async function unitStatuses(runtime: Runtime): Promise<UnitStatus[]> {
         appliedThrough,
         pending,
         lagSeconds,
-        openGaps: row ? Number(row.open_gaps) : 0,
+        openGaps: row ? Number(row.held_gaps) + Number(row.waiting_gaps) : 0,
+        heldGaps: row ? Number(row.held_gaps) : 0,
+        waitingGaps: row ? Number(row.waiting_gaps) : 0,
         lastPassAt: row?.last_pass_at ?? null,
         lastAppliedAt: row?.last_applied_at ?? null,
         lastError: row?.last_error ?? null,

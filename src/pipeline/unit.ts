@@ -3,7 +3,7 @@
  * the changelog is caught up. The unit is fenced by a PostgreSQL advisory lock for the whole pass.
  */
 import { TributaryError } from '../errors';
-import { captureProblems, type CaptureState, namesOf } from '../mysql/capture';
+import { captureProblems, captureProblemsAgain, type CaptureState, namesOf, onlyMoving } from '../mysql/capture';
 import { estimateRows } from '../mysql/changes';
 import {
   type Checkpoint,
@@ -11,6 +11,8 @@ import {
   loadCheckpoint,
   loadGaps,
   markCaptureBroken,
+  markSchemaChangeSeen,
+  refreshAfterSchemaChange,
   requestResnapshot,
   requestRefresh,
   resetCheckpoint,
@@ -24,7 +26,7 @@ import { beginEnclosing, connectTarget, inTransaction, type PoolClient, rollback
 import { forgetStages } from '../postgres/stage';
 import { applyBatch } from './apply';
 import { afterPass, enterConsumer, pruneApplied, sweepApplied } from './consumers';
-import type { Evidence } from './gaps';
+import { countIds, type Evidence, gapsAfter, inGaps, openGapIds } from './gaps';
 import { isEmptyBatch, pollBatch } from './poll';
 import { type Runtime, type Unit, unitKey } from './runtime';
 import { describeKey, type Reject } from '../convert/rows';
@@ -104,7 +106,14 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
   if (runtime.fingerprints.has(unit.source.id) && state.shape !== runtime.fingerprints.get(unit.source.id)) {
     throw new TributaryError('SOURCE_SHAPE_CHANGED', `columns of tables in ${unit.source.where} changed since the pass was prepared`);
   }
-  const problems = captureProblems(unit.sourceTable, unit.sourceTable, state, unit.changelogTable);
+  let problems = captureProblems(unit.sourceTable, unit.sourceTable, state, unit.changelogTable);
+  if (problems.some((p) => p.kind === 'trigger-missing')) problems = await captureProblemsAgain(unit.source, unit.sourceTable, unit.sourceTable, unit.changelogTable);
+  const schemaChanging = state.onlineSchemaChange.has(tableName);
+  if (schemaChanging && !services.dryRun) await rememberSchemaChange(runtime, unit, id);
+  if (onlyMoving(problems)) {
+    log.info('pt-online-schema-change is swapping this table; skipped until it is done', { detail: problems.map((p) => p.message).join('; ') });
+    return { ...result, status: 'skipped', reason: 'online schema change in progress', ms: Date.now() - started };
+  }
   if (problems.length > 0) {
     const code = problems[0]!.kind === 'table-missing' ? 'SOURCE_TABLE_MISSING' : problems[0]!.kind === 'name-taken' ? 'NAME_TAKEN' : 'TRIGGER_DRIFT';
     if (code === 'TRIGGER_DRIFT' && !services.dryRun) await rememberBrokenCapture(runtime, unit, id);
@@ -151,12 +160,20 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
         await requestResnapshot(client, where, id);
         checkpoint = await loadCheckpoint(client, where, id, unit.target.name);
       }
+      if (checkpoint.schemaChangeSeenAt !== null && !schemaChanging && !services.dryRun) {
+        log.info('pt-online-schema-change is done; the rows of this table are re-read once, since its trigger move can let a key change reach the changelog with its old key only');
+        await refreshAfterSchemaChange(client, where, id);
+        checkpoint = await loadCheckpoint(client, where, id, unit.target.name);
+      }
       checkpoint = await noticeNewColumns(client, runtime, unit, checkpoint);
       if (services.dryRun && checkpoint.snapshotState !== 'done') {
         result.snapshotRows = await estimateRows(unit.source, tableName);
         return { ...result, reason: `${checkpoint.snapshotMode === 'refresh' ? 'refresh' : 'snapshot'} pending (row count estimated)`, ms: Date.now() - started };
       }
-      if (checkpoint.snapshotState !== 'done') noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint, services.signal));
+      if (checkpoint.snapshotState !== 'done') {
+        noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint, services.signal));
+        checkpoint = await loadCheckpoint(client, where, id, unit.target.name); // the snapshot may raise the watermark (floor.ts)
+      }
       // A snapshot cut short by a stop is resumed by the next pass; changes wait until it is done.
       if (services.signal?.aborted) return { ...result, reason: 'stopped; the next run resumes here', ms: Date.now() - started };
 
@@ -164,7 +181,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
       const key = unitKey(unit.source.id, tableName);
       const retention = config.retention.seconds;
       if (!services.dryRun && checkpoint.prunePending && !runtime.cleanedUnits.has(key)) {
-        const leftovers = await sweepApplied(runtime, unit, checkpoint.highWater, gaps.map((g) => g.changeId));
+        const leftovers = await sweepApplied(runtime, unit, checkpoint.highWater, (changeId) => inGaps(gaps, changeId));
         if (leftovers > 0) log.info('removed applied changelog rows left by an earlier run', { rows: leftovers });
         runtime.cleanedUnits.add(key);
         runtime.retentionPrunedAt.set(key, Date.now());
@@ -189,8 +206,8 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
           checkpoint = await restart(client, runtime, unit, token, error.message);
           checkpoint = await enterConsumer(runtime, unit, checkpoint, false, (why) => restart(client, runtime, unit, token, why));
           noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint, services.signal));
-          highWater = 0;
-          gaps = [];
+          highWater = (await loadCheckpoint(client, where, id, unit.target.name)).highWater;
+          gaps = await loadGaps(client, where, id, config.gaps.recheckSeconds);
           continue;
         }
         log.debug('batch read', { afterChangeId: highWater, changes: batch.changes.length, gapsWatched: gaps.length, ms: Date.now() - batchStarted });
@@ -205,10 +222,10 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
         result.updated += counts.updated;
         result.deleted += counts.deleted;
         noteRejects(counts.rejects);
-        result.expiredGaps += batch.plan.expired.length;
+        result.expiredGaps += batch.plan.expiredIds;
         result.lateChanges += batch.plan.late.length;
         if (batch.plan.late.length > 0) log.warn('changes arrived after their gap had expired; applied', { changeIds: batch.plan.late });
-        if (batch.plan.expired.length > 0) log.info('gaps expired: their transactions ended without committing', { changeIds: batch.plan.expired.slice(0, 20), count: batch.plan.expired.length });
+        if (batch.plan.expiredIds > 0) log.info('gaps expired: their transactions ended without committing', { firstIds: batch.plan.expired.slice(0, 20), count: batch.plan.expiredIds });
         result.batchMs.push(Date.now() - batchStarted);
         log.info(services.dryRun ? 'batch would apply (dry run, rolled back)' : 'batch applied', {
           batch: result.batches,
@@ -219,13 +236,13 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
           rejects: counts.rejects.length,
           ms: Date.now() - batchStarted,
         });
-        gaps = nextGaps(gaps, batch.plan, batch.readAt);
+        gaps = gapsAfter(gaps, batch.plan, batch.readAt);
         highWater = batch.plan.newHighWater;
         if (batch.freshChanges < config.batchSize) break;
         result.fullBatches++;
       }
       result.highWater = highWater;
-      result.openGaps = gaps.filter((g) => !g.expired).length;
+      result.openGaps = openGapIds(gaps);
       // Every batch of this pass was pruned right after its commit: nothing is left to look for.
       // A long-running process looks for leftovers once at its start anyway: it skips this write.
       if (!services.dryRun && retention === 0 && result.batches > 0 && !runtime.longRunning) await clearPrunePending(client, where, id, highWater);
@@ -244,6 +261,16 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
     client.release(broken ? true : undefined);
   }
   return { ...result, ms: Date.now() - started };
+}
+
+async function rememberSchemaChange(runtime: Runtime, unit: Unit, id: { sourceId: string; table: string }): Promise<void> {
+  const client = await connectTarget(runtime.target, 'recording an online schema change');
+  try {
+    await loadCheckpoint(client, runtime.target.where, id, unit.target.name);
+    await markSchemaChangeSeen(client, runtime.target.where, id);
+  } finally {
+    client.release();
+  }
 }
 
 /** Remembers that capture was found incomplete, so that its repair leads to a fresh snapshot. */
@@ -294,20 +321,6 @@ async function noticeNewColumns(client: PoolClient, runtime: Runtime, unit: Unit
   return checkpoint;
 }
 
-/** The gap list after a committed batch, without reading it back from PostgreSQL. */
-function nextGaps(gaps: StoredGap[], plan: import('./gaps').GapPlan, readAt: string | null): StoredGap[] {
-  const filled = new Set(plan.filled);
-  const expired = new Set(plan.expired);
-  const holders = new Map<number, string[]>();
-  for (const group of plan.holders) for (const changeId of group.changeIds) holders.set(changeId, group.holders);
-  const kept = gaps
-    .filter((g) => !filled.has(g.changeId))
-    .map((g) => ({ ...g, expired: g.expired || expired.has(g.changeId), holders: holders.get(g.changeId) ?? g.holders }));
-  const now = Date.now() / 1000;
-  for (const changeId of plan.added) kept.push({ changeId, firstSeenSource: readAt!, firstSeenEpoch: now, holders: null, expired: false });
-  return kept;
-}
-
 function warnOldGaps(runtime: Runtime, unit: Unit, gaps: StoredGap[]): void {
   const now = Date.now() / 1000;
   const old = gaps.filter((g) => !g.expired && now - g.firstSeenEpoch > runtime.config.gaps.alertSeconds);
@@ -315,8 +328,8 @@ function warnOldGaps(runtime: Runtime, unit: Unit, gaps: StoredGap[]): void {
     runtime.logger.warn('changes are held back by a long-open transaction; they will be applied when it commits', {
       source: unit.source.id,
       table: unit.sourceTable.name,
-      changeIds: old.slice(0, 20).map((g) => g.changeId),
-      count: old.length,
+      firstIds: old.slice(0, 20).map((g) => g.first),
+      count: countIds(old),
       oldestSeconds: Math.round(now - Math.min(...old.map((g) => g.firstSeenEpoch))),
     });
   }

@@ -11,6 +11,7 @@ import {
   planRemoval,
   planStatements,
   readChangelogMarker,
+  onlyMoving,
   tokenFromComment,
   triggerBody,
   triggerDdl,
@@ -63,7 +64,7 @@ function installedState(t: SourceTable, tweak: (trigger: InstalledTrigger) => In
     if (trigger) triggers.set(trigger.name, trigger);
   }
   const marker = { token: '0123456789abcdef', table: t.name, legacy: false };
-  return { triggers, changelogs: new Map([[names.changelog, { token: marker.token, marker }]]), tables: new Set([t.name]), shape: '' };
+  return { triggers, onlineSchemaChange: new Map(), changelogs: new Map([[names.changelog, { token: marker.token, marker }]]), tables: new Set([t.name]), shape: '' };
 }
 
 /** The changelog table as introspection would describe it after changelogDdl. */
@@ -406,6 +407,37 @@ describe('captureProblems', () => {
     const wider = table('orders', [...orders.columns, column('region', 'int(11)', 3)], ['id', 'region']);
     const kinds = captureProblems(wider, 'orders', installedState(orders)).map((p) => p.kind);
     expect(kinds).toEqual(['trigger-changed', 'trigger-changed', 'trigger-changed']);
+  });
+});
+
+describe('captureProblems: pt-online-schema-change moving triggers', () => {
+  const ptOsc = (state: CaptureState, events = ['INSERT', 'UPDATE', 'DELETE']): CaptureState => ({ ...state, onlineSchemaChange: new Map([['orders', new Set(events)]]) });
+  const onShadow = (shadow: string) => (t: InstalledTrigger): InstalledTrigger => (t.event === 'DELETE' ? { ...t, table: shadow } : t);
+
+  test("our unchanged trigger on pt-osc's shadow table while pt-osc's triggers copy into it: moving, not drift", () => {
+    const problems = captureProblems(orders, 'orders', ptOsc(installedState(orders, onShadow('_orders_new'))));
+    expect(problems.map((p) => [p.kind, p.object])).toEqual([['trigger-moving', 'tributary_orders_del']]);
+    expect(onlyMoving(problems)).toBe(true);
+    expect(onlyMoving(captureProblems(orders, 'orders', ptOsc(installedState(orders, onShadow('__orders_new')))))).toBe(true);
+  });
+
+  test("without pt-osc's triggers (a failed pt-osc cleaned up after itself) the same state is drift naming the real table", () => {
+    const problems = captureProblems(orders, 'orders', installedState(orders, onShadow('_orders_new')));
+    expect(problems.map((p) => p.kind)).toEqual(['trigger-changed']);
+    expect(problems[0]!.message).toContain('is on _orders_new, not on orders');
+    expect(onlyMoving(problems)).toBe(false);
+  });
+
+  test("pt-osc's triggers missing an event do not make it a move", () => {
+    expect(onlyMoving(captureProblems(orders, 'orders', ptOsc(installedState(orders, onShadow('_orders_new')), ['INSERT', 'UPDATE'])))).toBe(false);
+  });
+
+  test('a changed body on the shadow table, another table, or a missing trigger stay drift', () => {
+    const changed = ptOsc(installedState(orders, (t) => (t.event === 'DELETE' ? { ...t, table: '_orders_new', body: t.body.replace('OLD', 'NEW') } : t)));
+    expect(captureProblems(orders, 'orders', changed).map((p) => p.kind)).toEqual(['trigger-changed']);
+    expect(captureProblems(orders, 'orders', ptOsc(installedState(orders, onShadow('orders_new')))).map((p) => p.kind)).toEqual(['trigger-changed']);
+    const moving = ptOsc(installedState(orders, (t) => (t.event === 'DELETE' ? { ...t, table: '_orders_new' } : t.event === 'INSERT' ? null : t)));
+    expect(onlyMoving(captureProblems(orders, 'orders', moving))).toBe(false);
   });
 });
 

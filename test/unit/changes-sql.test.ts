@@ -1,5 +1,5 @@
 import type { SourceColumn, SourceTable } from '../../src/model';
-import { keyAfterSql, keyMatchSql, snapshotQuery } from '../../src/mysql/changes';
+import { GAP_READ_CHUNK, gapMatchSql, keyAfterSql, keyMatchSql, snapshotQuery } from '../../src/mysql/changes';
 
 function column(name: string, ordinal: number): SourceColumn {
   return {
@@ -117,5 +117,29 @@ describe('snapshotQuery', () => {
   test('orders by key in key order, not column order', () => {
     const reversed = { ...t, key: ['line', 'order'] };
     expect(snapshotQuery(reversed, null, 1).sql).toContain('ORDER BY `line`, `order` LIMIT ?');
+  });
+});
+
+describe('gapMatchSql', () => {
+  test('single ids go in one IN list, spans one BETWEEN each', () => {
+    const { sql, params } = gapMatchSql([
+      { first: 3, last: 3 },
+      { first: 5, last: 9 },
+      { first: 12, last: 12 },
+    ]);
+    expect(sql).toBe('(`change_id` IN (?) OR `change_id` BETWEEN ? AND ?)');
+    expect(params).toEqual([[3, 12], 5, 9]);
+  });
+
+  test('no ranges match nothing', () => {
+    expect(gapMatchSql([]).sql).toBe('FALSE');
+  });
+
+  test('a full chunk of spans stays far below max_allowed_packet whatever ids it covers', () => {
+    const ranges = Array.from({ length: GAP_READ_CHUNK }, (_, i) => ({ first: 9_000_000_000 + i * 10, last: 9_000_000_000 + i * 10 + 5 }));
+    const { sql, params } = gapMatchSql(ranges);
+    expect(placeholders(sql)).toBe(params.length);
+    const bytes = sql.length + params.reduce<number>((n, p) => n + String(p).length + 2, 0);
+    expect(bytes).toBeLessThan(1024 * 1024);
   });
 });

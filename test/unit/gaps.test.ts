@@ -1,4 +1,18 @@
-import { EVIDENCE_MARGIN_MICROS, mysqlTimeToMicros, needsEvidence, planGaps, type Evidence, type GapInput, type GapPlan } from '../../src/pipeline/gaps';
+import {
+  countIds,
+  EVIDENCE_MARGIN_MICROS,
+  gapChanges,
+  gapsAfter,
+  inGaps,
+  missingRuns,
+  mysqlTimeToMicros,
+  needsEvidence,
+  openGapIds,
+  planGaps,
+  type Evidence,
+  type GapInput,
+  type GapPlan,
+} from '../../src/pipeline/gaps';
 import type { StoredGap } from '../../src/postgres/checkpoint';
 
 // ---------------------------------------------------------------- fixtures
@@ -14,16 +28,19 @@ function at(micros: number): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${String(((total % SECOND) + SECOND) % SECOND).padStart(6, '0')}`;
 }
 
-function gap(changeId: number, extra: Partial<StoredGap> = {}): StoredGap {
-  return { changeId, firstSeenSource: T0, firstSeenEpoch: 1_714_564_800, holders: null, expired: false, ...extra };
+/** A stored gap of one id, or of first..last. */
+function gap(first: number, extra: Partial<StoredGap> = {}): StoredGap {
+  return { first, last: first, firstSeenSource: T0, firstSeenEpoch: 1_714_564_800, holders: null, expired: false, ...extra };
 }
+
+const run = (first: number, last = first): { first: number; last: number } => ({ first, last });
 
 function evidence(micros: number, alive: string[] | null): Evidence {
   return { readAt: at(micros), alive: alive === null ? null : new Set(alive) };
 }
 
 function plan(input: Partial<GapInput>): GapPlan {
-  return planGaps({ previousHighWater: 100, stored: [], readIds: [], readAt: at(60 * SECOND), evidence: null, timeoutSeconds: 1200, ...input });
+  return planGaps({ previousHighWater: 100, stored: [], readIds: [], gapsReadThrough: Infinity, readAt: at(60 * SECOND), evidence: null, timeoutSeconds: 1200, ...input });
 }
 
 /** Evidence clearly past the margin. */
@@ -31,14 +48,14 @@ const LATER = 5 * SECOND;
 
 /** Holder groups with sorted ids, sorted for comparison. */
 const groups = (p: GapPlan): { changeIds: number[]; holders: string[] }[] =>
-  p.holders.map((g) => ({ changeIds: [...g.changeIds].sort((a, b) => a - b), holders: [...g.holders].sort() })).sort((a, b) => a.changeIds[0]! - b.changeIds[0]!);
+  p.holders.map((g) => ({ changeIds: [...g.firsts].sort((a, b) => a - b), holders: [...g.holders].sort() })).sort((a, b) => a.changeIds[0]! - b.changeIds[0]!);
 
 // ---------------------------------------------------------------- watermark and new gaps
 
 describe('planGaps: watermark and new gaps', () => {
   test('ids above the old watermark that the read skipped become gaps', () => {
     const p = plan({ previousHighWater: 10, readIds: [11, 13, 16] });
-    expect(p.added).toEqual([12, 14, 15]);
+    expect(p.added).toEqual([run(12), run(14, 15)]);
   });
 
   test('the new watermark is the highest id read', () => {
@@ -54,7 +71,7 @@ describe('planGaps: watermark and new gaps', () => {
   });
 
   test('the first read of an empty watermark starts the gap search at id 1', () => {
-    expect(plan({ previousHighWater: 0, readIds: [3] })).toMatchObject({ newHighWater: 3, added: [1, 2] });
+    expect(plan({ previousHighWater: 0, readIds: [3] })).toMatchObject({ newHighWater: 3, added: [run(1, 2)] });
   });
 
   test('old gap ids read below the watermark neither move it nor count as new gaps', () => {
@@ -64,7 +81,7 @@ describe('planGaps: watermark and new gaps', () => {
 
   test('a gap just found is not decided in the same read', () => {
     const p = plan({ previousHighWater: 10, readIds: [12], evidence: evidence(LATER, []) });
-    expect(p.added).toEqual([11]);
+    expect(p.added).toEqual([run(11)]);
     expect(p.expired).toEqual([]);
     expect(p.holders).toEqual([]);
   });
@@ -257,5 +274,104 @@ describe('mysqlTimeToMicros', () => {
   test('refuses text that is not MySQL time', () => {
     expect(() => mysqlTimeToMicros('2024-05-01T12:00:00Z')).toThrow();
     expect(() => mysqlTimeToMicros('Wed May 01 2024 12:00:00 GMT+0000')).toThrow();
+  });
+});
+
+// ---------------------------------------------------------------- ranges
+
+describe('gap ranges', () => {
+  test('ids skipped over in millions are one range, not millions of gaps', () => {
+    const p = plan({ previousHighWater: 0, readIds: [3_000_000, 3_000_001] });
+    expect(p.added).toEqual([run(1, 2_999_999)]);
+    expect(countIds(p.added)).toBe(2_999_999);
+  });
+
+  test('a change arriving inside a range splits it; the rest keeps its first sighting and holders', () => {
+    const stored = [gap(10, { last: 20, holders: ['t1'] })];
+    const p = plan({ stored, readIds: [12, 13, 20] });
+    expect(p.filled).toEqual([12, 13, 20]);
+    expect(p.split).toEqual([{ first: 10, rest: [{ ...stored[0], first: 10, last: 11 }, { ...stored[0], first: 14, last: 19 }] }]);
+  });
+
+  test('a range whose every id arrived leaves nothing behind', () => {
+    const p = plan({ stored: [gap(10, { last: 12 })], readIds: [10, 11, 12] });
+    expect(p.split).toEqual([{ first: 10, rest: [] }]);
+  });
+
+  test('the rest of a split range is decided with it: expired together', () => {
+    const p = plan({ stored: [gap(10, { last: 20, holders: ['t1'] })], readIds: [15], evidence: evidence(LATER, ['t9']) });
+    expect(p.split[0]!.rest.map((g) => [g.first, g.last, g.expired])).toEqual([
+      [10, 14, true],
+      [16, 20, true],
+    ]);
+    expect(p.expiredIds).toBe(10);
+    expect(p.expired).toEqual([]);
+  });
+
+  test('arrivals in an expired range are late', () => {
+    const p = plan({ stored: [gap(10, { last: 20, expired: true })], readIds: [11] });
+    expect(p.late).toEqual([11]);
+  });
+
+  test('a whole range expires by its first id and counts all its ids', () => {
+    const p = plan({ stored: [gap(10, { last: 1009 })], evidence: evidence(LATER, []) });
+    expect(p.expired).toEqual([10]);
+    expect(p.expiredIds).toBe(1000);
+  });
+
+  test('a range the bounded gap read did not reach is neither expired nor given holders', () => {
+    const stored = [gap(10, { last: 20 }), gap(30, { last: 40 }), gap(50)];
+    const p = plan({ stored, readIds: [12, 35], gapsReadThrough: 35, evidence: evidence(LATER, []) });
+    // 10..20 lies wholly below 35: decided. 30..40 reaches above it, 50 was not read at all.
+    expect(p.split.map((s) => [s.first, s.rest.map((g) => g.expired)])).toEqual([
+      [10, [true, true]],
+      [30, [false, false]],
+    ]);
+    expect(p.expired).toEqual([]);
+  });
+});
+
+describe('missingRuns', () => {
+  test('runs between the ids, exclusive bounds', () => {
+    expect(missingRuns(0, 10, [3, 4, 7])).toEqual([run(1, 2), run(5, 6), run(8, 9)]);
+  });
+
+  test('nothing missing', () => {
+    expect(missingRuns(2, 6, [3, 4, 5])).toEqual([]);
+    expect(missingRuns(5, 6, [])).toEqual([]);
+  });
+
+  test('ids outside the bounds are ignored', () => {
+    expect(missingRuns(5, 9, [1, 5, 7, 9, 12])).toEqual([run(6), run(8)]);
+  });
+});
+
+describe('gapsAfter and gapChanges', () => {
+  const stored = [gap(5, { last: 9, holders: ['t1', 't2'] }), gap(20), gap(30, { last: 31 })];
+  const p = plan({ previousHighWater: 100, stored, readIds: [7, 101, 104], evidence: evidence(LATER, ['t1']) });
+
+  test('the in-memory list equals what is written', () => {
+    const next = gapsAfter(stored, p, at(60 * SECOND), 42);
+    const written = gapChanges({ plan: p, readAt: at(60 * SECOND) }, 42);
+    expect(next.map((g) => [g.first, g.last, g.expired, g.holders])).toEqual([
+      [5, 6, false, ['t1']],
+      [8, 9, false, ['t1']],
+      [20, 20, false, ['t1']],
+      [30, 31, false, ['t1']],
+      [102, 103, false, null],
+    ]);
+    expect(written.removed).toEqual([5]);
+    expect(written.inserted.map((g) => [g.first, g.last])).toEqual([
+      [5, 6],
+      [8, 9],
+      [102, 103],
+    ]);
+    expect(written.holders).toEqual([{ firsts: [20, 30], holders: ['t1'] }]);
+    expect(openGapIds(next)).toBe(2 + 2 + 1 + 2 + 2);
+  });
+
+  test('inGaps finds ids in sorted ranges', () => {
+    const next = gapsAfter(stored, p, at(60 * SECOND));
+    expect([4, 5, 6, 7, 9, 20, 21, 31, 102, 104].map((id) => inGaps(next, id))).toEqual([false, true, true, false, true, true, false, true, true, false]);
   });
 });

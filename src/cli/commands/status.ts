@@ -25,11 +25,12 @@ export function registerStatus(program: Command): void {
           s.appliedThrough,
           s.pending ?? 'unknown',
           s.lagSeconds === null ? 'unknown' : s.lagSeconds.toFixed(1),
-          s.openGaps,
+          s.heldGaps,
+          s.waitingGaps,
           ago(s.lastPassAt),
           s.lastError ?? '',
         ]);
-        process.stdout.write(outputTable(['source', 'table', 'target', 'snapshot', 'applied id', 'pending', 'lag s', 'gaps', 'last pass', 'last error'], rows) + '\n');
+        process.stdout.write(outputTable(['source', 'table', 'target', 'snapshot', 'applied id', 'pending', 'lag s', 'gaps held', 'gaps waiting', 'last pass', 'last error'], rows) + '\n');
         // Every target reading these changelogs (several warehouses on one source), with its progress.
         const consumers = statuses.flatMap((s) => s.consumers.map((c) => [s.sourceId, s.table, c.name + (c.self ? ' (this target)' : ''), c.watermark, c.state, c.lastSeen]));
         if (consumers.length > 0) {

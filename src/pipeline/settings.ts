@@ -47,7 +47,14 @@ export function changedSettings(stored: unknown, current: SyncedSettings): (keyo
   const names = Object.keys(current) as (keyof SyncedSettings)[];
   if (stored === null || typeof stored !== 'object') return names;
   const before = stored as Record<string, unknown>;
-  return names.filter((name) => JSON.stringify(before[name] ?? null) !== JSON.stringify(current[name]));
+  return names.filter((name) => canonical(before[name] ?? null) !== canonical(current[name]));
+}
+
+/** JSON with object keys sorted: jsonb hands stored objects back with its own key order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
 }
 
 /** Whether the stored settings are the current ones (for telling idle units apart cheaply). */

@@ -96,7 +96,8 @@ test('tiny chunks: differences in several chunks are all found, and repaired chu
     extra: 5,
     different: 4,
     rejected: 0,
-    samples: { missing: ['id=1', 'id=11'], extra: ['id=100', 'id=101', 'id=102', 'id=103', 'id=104'], different: ['id=2', 'id=8', 'id=15', 'id=20'] },
+    rejectedWithoutVersion: 0,
+    samples: { missing: ['id=1', 'id=11'], extra: ['id=100', 'id=101', 'id=102', 'id=103', 'id=104'], different: ['id=2', 'id=8', 'id=15', 'id=20'], rejected: [] },
   });
   expect(comparisonOf(found, 'us', 'orders')).toMatchObject({ missing: 1, extra: 0, different: 0, samples: { missing: ['id=5'] } });
 

@@ -221,7 +221,7 @@ function keyChangeError(mismatch: TargetKeyMismatch, table: string): TributaryEr
     `table ${table}: target table ${target} has primary key (${mismatch.actualKey.join(', ') || 'none'}) but the table's settings now need (${mismatch.expectedKey.join(', ')}); ` +
       `its key or keyIncludesSource setting (or a rename of a key column) changed after it was synced, and rows cannot be moved to another key in place. ` +
       `Either restore the earlier setting; or give the table a new \`target:\` (the new table is filled by a snapshot, ${target} is left as it is); ` +
-      `or drop ${target} in PostgreSQL (it is created again and filled on the next run). Other tables keep syncing.`,
+      `or drop ${target} in PostgreSQL (it is created again and filled on the next run). A changed key also needs \`tributary triggers install\` (the changelog records key values). Other tables keep syncing.`,
   );
 }
 

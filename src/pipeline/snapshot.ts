@@ -164,6 +164,8 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
       }
       faultPoint('during-snapshot');
     });
+    // A crash right after a chunk committed: the next run resumes after it.
+    if (rows === chunkSize) faultPoint('after-snapshot-chunk');
     total += rows;
     removed += chunkRemoved;
     allRejects.push(...rejects);

@@ -19,6 +19,10 @@ afterAll(async () => {
   await s.cleanup();
 });
 
+async function createDigits(): Promise<void> {
+  await s.mysqlExec('src', 'CREATE TABLE IF NOT EXISTS digits (n INT PRIMARY KEY); INSERT IGNORE INTO digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)');
+}
+
 /** Chunks smaller than the configuration allows, so that a few rows span many chunks. */
 function chunked(config: TributaryConfig, rows: number): TributaryConfig {
   return { ...config, snapshotChunkSize: rows };
@@ -58,7 +62,7 @@ async function breakCapture(table: string, config: Parameters<typeof syncOnce>[0
 
 test('a reader polling count(*) during a 200k-row re-snapshot never sees fewer rows than before', async () => {
   await s.mysqlExec('src', 'CREATE TABLE big (id INT PRIMARY KEY, label VARCHAR(20) NOT NULL)');
-  await s.mysqlExec('src', 'CREATE TABLE digits (n INT PRIMARY KEY); INSERT INTO digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)');
+  await createDigits();
   await s.mysqlExec(
     'src',
     `INSERT INTO big SELECT 1 + a.n + 10*b.n + 100*c.n + 1000*d.n + 10000*e.n + 100000*f.n, CONCAT('row ', a.n, b.n, c.n)
@@ -163,4 +167,41 @@ test('the last good version of a row PostgreSQL cannot hold survives a re-snapsh
   await s.mysqlExec('src', "UPDATE events SET happened = '2025-05-05 00:00:00', label = 'fixed' WHERE id = 5");
   expect((await syncOnce(config)).failed).toBe(0);
   expect(resultOf(await verifyOnce(config), 'src', 'events').state).toBe('equal');
+});
+
+test('a re-snapshot killed after each chunk resumes where it stopped, never leaving rows missing, and ends equal', async () => {
+  await createDigits();
+  await s.mysqlExec('src', 'CREATE TABLE crash_int (id INT PRIMARY KEY, v INT)');
+  await s.mysqlExec('src', 'CREATE TABLE crash_txt (code VARCHAR(12) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT)');
+  await s.mysqlExec('src', 'INSERT INTO crash_int SELECT 1 + a.n + 10 * b.n + 100 * c.n, a.n FROM digits a, digits b, (SELECT 0 AS n UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4) c');
+  await s.mysqlExec('src', "INSERT INTO crash_txt SELECT CONCAT(IF(id % 2 = 0, 'K', 'k'), LPAD(id, 4, '0')), v FROM crash_int");
+  const tables = ['crash_int', 'crash_txt'];
+  const config = s.config(tables, 'snapshotChunkSize: 100');
+  await installTriggers(config);
+  expect((await syncOnce(config)).failed).toBe(0);
+  for (const table of tables) await s.mysqlExec('src', `DROP TRIGGER tributary_${table}_del`);
+  expect((await syncOnce(config)).failed).toBe(2);
+  await s.mysqlExec('src', "DELETE FROM crash_int WHERE id % 50 = 7 OR id > 480; DELETE FROM crash_txt WHERE v = 3 OR code > 'k0470'");
+  await installTriggers(config);
+  const survivors: Record<string, number> = {};
+  for (const table of tables) survivors[table] = Number((await s.mysqlRows('src', `SELECT COUNT(*) AS n FROM ${table}`))[0]!.n);
+
+  const path = s.configFile(tables, 'snapshotChunkSize: 100');
+  let kills = 0;
+  for (let run = 0; run < 40; run++) {
+    const result = await runCli(['--config', path, 'sync', '--once'], { TRIBUTARY_FAULT: 'after-snapshot-chunk' });
+    for (const table of tables) {
+      const [{ n }] = (await s.pgRows(`SELECT count(*)::int AS n FROM ${table}`)) as [{ n: number }];
+      expect({ table, run, atLeast: n >= survivors[table]! }).toEqual({ table, run, atLeast: true });
+    }
+    if (result.signal !== 'SIGKILL') {
+      expect(result.code).toBe(0);
+      break;
+    }
+    kills++;
+  }
+  // 500 and 500 rows in chunks of 100: several chunks each, every one ended by a kill.
+  expect(kills).toBeGreaterThanOrEqual(8);
+  for (const result of await verifyOnce(config)) expect({ table: result.table, state: result.state }).toEqual({ table: result.table, state: 'equal' });
+  for (const table of tables) expect(await s.pgRows(`SELECT count(*)::int AS n FROM ${table}`)).toEqual([{ n: survivors[table] }]);
 });

@@ -200,8 +200,9 @@ test('a re-snapshot killed after each chunk resumes where it stopped, never leav
     }
     kills++;
   }
-  // 500 and 500 rows in chunks of 100: several chunks each, every one ended by a kill.
-  expect(kills).toBeGreaterThanOrEqual(8);
+  // About 470 rows per table in chunks of 100: four full chunks each, and a run is killed right after
+  // the first full chunk it commits (the two tables run side by side, so at most two chunks a run).
+  expect(kills).toBeGreaterThanOrEqual(4);
   for (const result of await verifyOnce(config)) expect({ table: result.table, state: result.state }).toEqual({ table: result.table, state: 'equal' });
   for (const table of tables) expect(await s.pgRows(`SELECT count(*)::int AS n FROM ${table}`)).toEqual([{ n: survivors[table] }]);
 });

@@ -12,6 +12,8 @@ export const ExitCode = {
   drift: 5,
   partialFailure: 6,
   locked: 7,
+  /** verify: no difference, but rows whose values PostgreSQL cannot hold are kept out (onBadValue). */
+  rejected: 8,
   /** A second SIGTERM/SIGINT while stopping: exit at once (128 + SIGINT, as shells report Ctrl-C). */
   interrupted: 130,
 } as const;
@@ -55,5 +57,6 @@ export function passExitCode(result: PassResult): number {
 export function verifyExitCode(results: VerifyResult[]): number {
   const failed = results.filter((r) => r.state === 'failed');
   if (failed.length > 0) return failuresExitCode(failed.map((r) => r.errorCode), results.length);
-  return results.some((r) => r.state === 'different') ? ExitCode.drift : ExitCode.ok;
+  if (results.some((r) => r.state === 'different')) return ExitCode.drift;
+  return results.some((r) => r.state === 'rejected') ? ExitCode.rejected : ExitCode.ok;
 }

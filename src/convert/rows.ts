@@ -69,8 +69,8 @@ export function encodeKeyOnly(sourceId: string, table: TargetTable, key: readonl
   });
 }
 
-/** One staging line (see stageColumns): operation, source, the key for shared-key tables, fields. */
-export function stageLine(op: 'U' | 'D', sourceId: string, table: TargetTable, key: readonly SourceValue[], fields: readonly string[]): string {
+/** One staging line (see stageColumns): operation (K: key of a row kept out, see postgres/replace.ts), source, the key for shared-key tables, fields. */
+export function stageLine(op: 'U' | 'D' | 'K', sourceId: string, table: TargetTable, key: readonly SourceValue[], fields: readonly string[]): string {
   const parts = [op, sourceId];
   if (!table.keyIncludesSource) parts.push(escapeCopy(keyString(key)));
   return parts.join('\t') + '\t' + fields.join('\t') + '\n';

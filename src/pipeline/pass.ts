@@ -12,6 +12,7 @@ import { sqlFile } from '../sqlfiles';
 import type { Evidence } from './gaps';
 import { prepareRuntime, type Runtime, type Unit, usingSource } from './runtime';
 import { retryPendingIndexes } from './target-indexes';
+import { settingsUnchanged } from './settings';
 import { emptyResult, syncUnit, type UnitResult } from './unit';
 import { heartbeatConsumers } from './consumers';
 
@@ -141,6 +142,8 @@ async function findIdleUnits(runtime: Runtime, units: readonly Unit[], captureSt
             const columns = unit.target.columns.map((c) => c.name);
             return (
               row !== undefined &&
+              !unit.blocked &&
+              !unit.targetCreated &&
               row.snapshot_state === 'done' &&
               !row.capture_broken &&
               !row.schema_change_seen &&
@@ -151,6 +154,7 @@ async function findIdleUnits(runtime: Runtime, units: readonly Unit[], captureSt
               Array.isArray(row.synced_columns) &&
               row.synced_columns.length === columns.length &&
               columns.every((c) => row.synced_columns.includes(c)) &&
+              settingsUnchanged(row.synced_settings, unit, runtime.config.target.schema) &&
               captureProblems(unit.sourceTable, unit.sourceTable, state, unit.changelogTable).length === 0
             );
           });

@@ -8,12 +8,13 @@ import { TributaryError } from '../errors';
 import type { Logger } from '../log';
 import type { SourceTable } from '../model';
 import { ConnectionBudget, openSource, type SourceHandle } from '../mysql/connection';
+import { checkFilter } from '../mysql/filter';
 import { introspectTables } from '../mysql/introspect';
 import { type CaptureState, namesOf, readCaptureState } from '../mysql/capture';
 import { closeTarget, connectTarget, inTransaction, openTarget, type PoolClient, type TargetHandle, targetQuery } from '../postgres/connection';
 import { migrate } from '../postgres/migrate';
 import { projectTable } from './projection';
-import { canonicalTypes, ensureTargetTable, mergeShapes, type TableChanges, type TargetTable, targetTableFor } from '../postgres/schema';
+import { canonicalTypes, ensureTargetTable, mergeShapes, type TableChanges, TargetKeyMismatch, type TargetTable, targetTableFor } from '../postgres/schema';
 import { planIndexes } from '../postgres/indexes';
 import { buildIndexesWhenReady, logIndexNotes } from './target-indexes';
 
@@ -24,6 +25,10 @@ export interface Unit {
   target: TargetTable;
   /** The changelog table as installed (to notice key columns that no longer match), if present. */
   changelogTable?: SourceTable;
+  /** Why this table cannot be synced as configured (its target has another key): it stops alone. */
+  blocked?: TributaryError;
+  /** The target table was created when the units were prepared: an earlier copy of it is gone. */
+  targetCreated?: boolean;
 }
 
 export interface Runtime {
@@ -91,6 +96,8 @@ async function introspectWithChangelogs(runtime: Runtime): Promise<{ tables: Map
     const missing = runtime.config.tables.filter((t) => !tables.has(t.name)).map((t) => `table ${t.name} does not exist in ${source.where}`);
     if (missing.length > 0) throw new TributaryError('SOURCE_TABLE_MISSING', missing.join('; '));
     for (const tableConfig of runtime.config.tables) projected.set(tableConfig.name, projectTable(tables.get(tableConfig.name)!, tableConfig, source.where));
+    // A `where` goes into every query that reads the table: MySQL checks it before anything is written.
+    for (const table of projected.values()) await checkFilter(source, table);
     bySource.set(source.id, projected);
   };
   const settled = await Promise.allSettled(sources.map((source) => limit(() => usingSource(runtime, source, () => introspectOne(source)))));
@@ -137,18 +144,35 @@ export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
         for (const view of views) {
           for (const column of view.table.columns) column.pgType = merged.columns.find((c) => c.name === column.name)!.pgType;
         }
-        const changes = await ensureTargetTable(runtime.target, client, merged);
+        let changes: TableChanges;
+        let blocked: TributaryError | undefined;
+        try {
+          changes = await ensureTargetTable(runtime.target, client, merged);
+        } catch (error) {
+          if (!(error instanceof TargetKeyMismatch)) throw error;
+          blocked = keyChangeError(error, tableConfig.name);
+          logger.error('table stopped: its target table has another key', { table: tableConfig.name, target: `${config.target.schema}.${tableConfig.target}`, error: blocked.message });
+          changes = { created: false, addedColumns: [], widenedColumns: [], orphanColumns: [], geometryColumns: [], notNullAdded: [], notNullDropped: [], notNullSkipped: [], commented: 0 };
+        }
         logTableChanges(runtime, tableConfig, changes);
-        if (tableConfig.indexes === 'copy') {
+        if (tableConfig.indexes === 'copy' && !blocked) {
           const plan = planIndexes(merged, views);
           merged.indexes = plan.indexes;
           logIndexNotes(logger, merged, plan.notes);
         }
         for (const view of views) view.table.indexes = merged.indexes;
-        prepared.push({ table: merged, sourceTable: tableConfig.name });
+        if (!blocked) prepared.push({ table: merged, sourceTable: tableConfig.name });
         for (const view of views) {
           const changelogTable = changelogs.get(view.sourceId)!.get(namesOf(tableConfig).changelog);
-          units.push({ source: runtime.sources.get(view.sourceId)!, tableConfig, sourceTable: view.sourceTable, target: view.table, ...(changelogTable ? { changelogTable } : {}) });
+          units.push({
+            source: runtime.sources.get(view.sourceId)!,
+            tableConfig,
+            sourceTable: view.sourceTable,
+            target: view.table,
+            ...(changelogTable ? { changelogTable } : {}),
+            ...(blocked ? { blocked } : {}),
+            ...(changes.created ? { targetCreated: true } : {}),
+          });
         }
       }
     });
@@ -184,6 +208,21 @@ async function hasPostgis(runtime: Runtime, client: PoolClient): Promise<boolean
   // Asked once per prepare: the extension can be installed between runs.
   const result = await targetQuery(client, runtime.target.where, 'looking for PostGIS', "SELECT 1 FROM pg_extension WHERE extname = 'postgis'");
   return (result.rowCount ?? 0) > 0;
+}
+
+/**
+ * The target's rows are keyed by their old key: they cannot be moved to another one in place, and
+ * replacing the table is the user's decision.
+ */
+function keyChangeError(mismatch: TargetKeyMismatch, table: string): TributaryError {
+  const target = `${mismatch.table.schema}.${mismatch.table.name}`;
+  return new TributaryError(
+    'TARGET_SCHEMA_MISMATCH',
+    `table ${table}: target table ${target} has primary key (${mismatch.actualKey.join(', ') || 'none'}) but the table's settings now need (${mismatch.expectedKey.join(', ')}); ` +
+      `its key or keyIncludesSource setting (or a rename of a key column) changed after it was synced, and rows cannot be moved to another key in place. ` +
+      `Either restore the earlier setting; or give the table a new \`target:\` (the new table is filled by a snapshot, ${target} is left as it is); ` +
+      `or drop ${target} in PostgreSQL (it is created again and filled on the next run). A changed key also needs \`tributary triggers install\` (the changelog records key values). Other tables keep syncing.`,
+  );
 }
 
 /** Each source's column digest (tables and changelogs), to notice an ALTER TABLE on later passes. */

@@ -1,22 +1,41 @@
 /**
- * Snapshot: the first copy of a source table, in key-ordered chunks, each COPYed straight into the
- * target and committed with its progress, so a crash resumes from the last committed chunk.
+ * Snapshot: a copy of a source table, in key-ordered chunks, each written to the target and committed
+ * with its progress, so a crash resumes from the last committed chunk.
  *
  * Nothing written during the snapshot is lost: capture is installed before the snapshot starts, the
  * watermark is not moved by it, and every change in the changelog is applied afterwards by reading
  * the row's current state, which is never older than what the snapshot copied.
+ *
+ * Every snapshot leaves the source's rows readable throughout (see postgres/replace.ts): a first copy
+ * into a target without rows of the source only adds rows (plan fill); a re-snapshot (changelog
+ * recreated, capture repaired, settings changed, columns added) replaces each chunk's key range in the
+ * chunk's transaction (plan range), or, for keys whose order PostgreSQL cannot reproduce, upserts chunk
+ * by chunk and deletes the rows no chunk saw with the last one (plan sweep). Nothing is deleted before
+ * the rows that replace it were read from MySQL.
  */
 import { faultPoint } from '../faults';
-import { quotePg } from '../ident';
 import type { SourceValue } from '../model';
 import { estimateRows, streamSnapshotChunk } from '../mysql/changes';
 import { beginSnapshot, type Checkpoint, finishSnapshot, raiseWatermark, recordSnapshotProgress } from '../postgres/checkpoint';
 import { inTransaction, type PoolClient, targetQuery } from '../postgres/connection';
 import { SOURCE_COLUMN } from '../postgres/internal-columns';
+import type { TargetTable } from '../postgres/schema';
 import { mergeStage } from '../postgres/merge';
+import {
+  buildCreateSeenSql,
+  buildDropSeenSql,
+  buildHasSourceRowsSql,
+  buildRangeDeleteSql,
+  buildRememberSeenSql,
+  buildSweepUnseenSql,
+  KEEP_OP,
+  keyOrderIsExact,
+  seenTable,
+} from '../postgres/replace';
+import { finishSnapshotState, setSnapshotPlan, type SnapshotPlan } from '../postgres/snapshot-state';
 import { copyLines, ensureStage, stageColumns } from '../postgres/stage';
-import { clearRejects, recordRejects } from '../postgres/rejects';
-import { conflictRejects, describeKey, encodeRow, type Reject, rowKey, stageLine } from '../convert/rows';
+import { recordRejects } from '../postgres/rejects';
+import { conflictRejects, describeKey, encodeKeyOnly, encodeRow, type Reject, rowKey, stageLine } from '../convert/rows';
 import { type Runtime, type Unit, unitKey } from './runtime';
 import { builtUniqueIndexes } from '../postgres/indexes';
 import { buildIndexesAfterSnapshot } from './target-indexes';
@@ -25,7 +44,16 @@ import { snapshotFloor } from './floor';
 
 export interface SnapshotOutcome {
   rows: number;
+  /** Rows of the source removed from the target because the source no longer has them. */
+  removed: number;
   rejects: Reject[];
+}
+
+/** How this snapshot replaces the source's rows; decided once, when it starts. */
+async function choosePlan(client: PoolClient, where: string, table: TargetTable, sourceId: string): Promise<SnapshotPlan> {
+  const present = await targetQuery<{ present: boolean }>(client, where, `looking for rows of ${sourceId} in ${table.name}`, buildHasSourceRowsSql(table), [sourceId]);
+  if (present.rows[0]?.present !== true) return 'fill';
+  return keyOrderIsExact(table) ? 'range' : 'sweep';
 }
 
 /** A signal that fires ends the snapshot after the chunk in progress, which is committed as usual. */
@@ -36,38 +64,45 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
   const id = { sourceId, table: unit.sourceTable.name };
   const log = runtime.logger.child({ source: sourceId, table: unit.sourceTable.name });
   const chunkSize = runtime.config.snapshotChunkSize;
+  const seen = seenTable(sourceId, unit.sourceTable.name);
   let after: SourceValue[] | null = checkpoint.snapshotState === 'running' ? checkpoint.snapshotAfter : null;
 
-  // A refresh upserts every row into what is there; a replace empties this source's rows first.
-  const refresh = checkpoint.snapshotMode === 'refresh';
-  // Rows go through the stage and merge when they may meet other sources' rows in one key space, or
-  // meet their own older versions (refresh); otherwise straight into the table.
-  // So do rows of a table with unique indexes: the merge clears rows they make out of date.
-  const viaStage = refresh || !table.keyIncludesSource || (await builtUniqueIndexes(client, target.where, table)).length > 0;
+  let plan: SnapshotPlan;
+  // A snapshot begun by an earlier version (no plan stored) had already emptied or kept the source's
+  // rows itself: it goes on upserting, without deleting anything.
+  let upsertOnly = false;
   if (checkpoint.snapshotState === 'pending') {
     // A replacing snapshot covers every change committed before it starts: the changelog is read from
-    // its floor on (floor.ts). A refresh deletes nothing, so changes below the watermark still count.
-    const floor = refresh ? null : await snapshotFloor(unit, checkpoint.highWater);
-    await inTransaction(client, target.where, `starting snapshot of ${table.name}`, async () => {
+    // its floor on (floor.ts). A refresh (columns added) keeps the changes below the watermark counted.
+    const floor = checkpoint.snapshotMode === 'refresh' ? null : await snapshotFloor(unit, checkpoint.highWater);
+    plan = await inTransaction(client, target.where, `starting snapshot of ${table.name}`, async () => {
       await beginSnapshot(client, target.where, id);
       if (floor) await raiseWatermark(client, target.where, id, floor.highWater, floor.gaps);
-      if (!refresh) {
-        await clearRejects(client, target.where, id);
-        // A re-snapshot replaces this source's rows; other sources' rows are untouched.
-        await targetQuery(client, target.where, `clearing ${table.name}`, `DELETE FROM ${table.qualified} WHERE ${quotePg(SOURCE_COLUMN)} = $1`, [sourceId]);
-      }
+      const chosen = await choosePlan(client, target.where, table, sourceId);
+      await setSnapshotPlan(client, target.where, id, chosen);
+      if (chosen === 'sweep') for (const sql of buildCreateSeenSql(table, seen)) await targetQuery(client, target.where, `preparing snapshot of ${table.name}`, sql);
+      return chosen;
     });
     if (floor) {
       // Changelog rows below the floor are covered by this snapshot: let the clean-up prune them.
       runtime.cleanedUnits.delete(unitKey(sourceId, unit.sourceTable.name));
       log.info('changelog is read from the snapshot floor on', { floor: floor.highWater, writersAlive: floor.writers, gapRanges: floor.gaps.length, gapIds: countIds(floor.gaps) });
     }
-    log.info(refresh ? 'refresh started' : 'snapshot started');
+    log.info(checkpoint.snapshotMode === 'refresh' ? 'refresh started' : 'snapshot started', { plan });
   } else {
-    log.info('snapshot resumed', { rows: checkpoint.snapshotRows });
+    plan = checkpoint.snapshotPlan ?? 'fill';
+    upsertOnly = checkpoint.snapshotPlan === null;
+    log.info('snapshot resumed', { rows: checkpoint.snapshotRows, plan });
   }
+  // Rows go through the stage and merge when they may meet rows already there: older versions of the
+  // source's own rows (range, sweep), or other sources' rows in one key space; and rows of a table with
+  // unique indexes, whose merge clears rows they make out of date. Otherwise straight in.
+  const viaStage = plan !== 'fill' || upsertOnly || !table.keyIncludesSource || (await builtUniqueIndexes(client, target.where, table)).length > 0;
+  // Keys of rows kept out are staged too, so that their last good version is not deleted.
+  const keepKeys = plan === 'range' || plan === 'sweep';
 
   let total = 0;
+  let removed = 0;
   const allRejects: Reject[] = [];
   const started = Date.now();
   const estimate = Math.max(await estimateRows(unit.source, unit.sourceTable.name), checkpoint.snapshotState === 'running' ? checkpoint.snapshotRows : 0);
@@ -78,6 +113,7 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
     let last: SourceValue[] | null = null;
     const from = after;
     const rejects: Reject[] = [];
+    let chunkRemoved = 0;
     await inTransaction(client, target.where, `copying snapshot of ${table.name}`, async () => {
       async function* lines(): AsyncGenerator<string> {
         for await (const batch of streamSnapshotChunk(unit.source, unit.sourceTable, from, chunkSize)) {
@@ -87,7 +123,10 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
             last = rowKey(table, row);
             const encoded = encodeRow(sourceId, table, row, unit.tableConfig.onBadValue);
             if (encoded.rejects.length > 0) rejects.push(...encoded.rejects);
-            if (encoded.fields === null) continue;
+            if (encoded.fields === null) {
+              if (keepKeys) text += keepLine(sourceId, table, last);
+              continue;
+            }
             text += viaStage ? stageLine('U', sourceId, table, last, encoded.fields) : sourceId + '\t' + encoded.fields.join('\t') + '\n';
           }
           yield text;
@@ -98,15 +137,37 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
         await copyLines(client, target.where, stage, stageColumns(table), lines());
         const merged = await mergeStage(client, target.where, table, stage);
         rejects.push(...conflictRejects(merged.conflicts));
+        const lastChunk = rows < chunkSize;
+        if (plan === 'range') {
+          // This chunk's range: after the previous chunk's last key, up to its own last key (open-ended
+          // for the last chunk, which so also removes rows beyond the source's last key).
+          const bounds = { lower: from !== null, upper: !lastChunk };
+          const params = [sourceId, ...(from ?? []), ...(lastChunk ? [] : last!)];
+          const deleted = await targetQuery(client, target.where, `replacing a key range of ${table.name}`, buildRangeDeleteSql(table, stage, bounds), params);
+          chunkRemoved += deleted.rowCount ?? 0;
+        } else if (plan === 'sweep') {
+          await targetQuery(client, target.where, `recording keys of ${table.name}`, buildRememberSeenSql(table, seen, stage));
+          if (lastChunk) {
+            const deleted = await targetQuery(client, target.where, `removing rows of ${table.name} the source no longer has`, buildSweepUnseenSql(table, seen), [sourceId]);
+            chunkRemoved += deleted.rowCount ?? 0;
+            await targetQuery(client, target.where, `finishing snapshot of ${table.name}`, buildDropSeenSql(seen));
+          }
+        }
       } else {
         await copyLines(client, target.where, table.qualified, [SOURCE_COLUMN, ...table.columns.map((c) => c.name)], lines());
       }
       await recordRejects(client, target.where, id, table.name, rejects, (key) => describeKey(table, key));
       if (rows > 0) await recordSnapshotProgress(client, target.where, id, last!, rows);
-      if (rows < chunkSize) await finishSnapshot(client, target.where, id);
+      if (rows < chunkSize) {
+        await finishSnapshot(client, target.where, id);
+        await finishSnapshotState(client, target.where, id);
+      }
       faultPoint('during-snapshot');
     });
+    // A crash right after a chunk committed: the next run resumes after it.
+    if (rows === chunkSize) faultPoint('after-snapshot-chunk');
     total += rows;
+    removed += chunkRemoved;
     allRejects.push(...rejects);
     const elapsed = (Date.now() - started) / 1000;
     const rate = elapsed > 0 ? total / elapsed : 0;
@@ -120,16 +181,26 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
       rowsPerSecond: Math.round(rate),
       etaSeconds: rate > 0 && estimate > done ? Math.round((estimate - done) / rate) : 0,
       rejects: rejects.length,
+      removed: chunkRemoved,
       ms: Date.now() - chunkStarted,
     });
     if (rows < chunkSize) break;
     after = last;
     if (signal?.aborted) {
       log.info('snapshot stopped; the next run resumes it from here', { done });
-      return { rows: total, rejects: allRejects };
+      return { rows: total, removed, rejects: allRejects };
     }
   }
-  log.info('snapshot done', { rows: total, ms: Date.now() - started });
+  log.info('snapshot done', { rows: total, removed, plan, ms: Date.now() - started });
   await buildIndexesAfterSnapshot(runtime, unit);
-  return { rows: total, rejects: allRejects };
+  return { rows: total, removed, rejects: allRejects };
+}
+
+/** A staged key-only line for a row kept out; nothing when not even its key fits PostgreSQL. */
+function keepLine(sourceId: string, table: TargetTable, key: readonly SourceValue[]): string {
+  try {
+    return stageLine(KEEP_OP, sourceId, table, key, encodeKeyOnly(sourceId, table, key));
+  } catch {
+    return '';
+  }
 }

@@ -30,6 +30,7 @@ import { countIds, type Evidence, gapsAfter, inGaps, openGapIds } from './gaps';
 import { isEmptyBatch, pollBatch } from './poll';
 import { type Runtime, type Unit, unitKey } from './runtime';
 import { describeKey, type Reject } from '../convert/rows';
+import { noticeSettingChanges } from './settings';
 import { type SnapshotOutcome, snapshotUnit } from './snapshot';
 
 export interface UnitResult {
@@ -102,6 +103,8 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
   const id = { sourceId: unit.source.id, table: tableName };
   const log = runtime.logger.child({ source: unit.source.id, table: tableName });
 
+  // A table whose target cannot take its settings (see prepareRuntime) stops alone.
+  if (unit.blocked) throw unit.blocked;
   const state = await services.captureState(unit.source.id);
   if (runtime.fingerprints.has(unit.source.id) && state.shape !== runtime.fingerprints.get(unit.source.id)) {
     throw new TributaryError('SOURCE_SHAPE_CHANGED', `columns of tables in ${unit.source.where} changed since the pass was prepared`);
@@ -152,6 +155,7 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
       } else if (checkpoint.changelogToken !== token) {
         checkpoint = await restart(client, runtime, unit, token, 'the changelog table was recreated (its install token changed)');
       }
+      checkpoint = await noticeSettingChanges(client, runtime, unit, checkpoint);
       checkpoint = await enterConsumer(runtime, unit, checkpoint, services.dryRun, (why) => restart(client, runtime, unit, token, why));
       if (checkpoint.captureBrokenAt !== null && !services.dryRun) {
         log.warn('capture was incomplete since an earlier pass; changes made meanwhile never reached the changelog, so the table is snapshotted again', {

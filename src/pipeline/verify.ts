@@ -25,6 +25,7 @@ import {
   analyzeSeenSql,
   chunkChecksumSql,
   chunkDiffSql,
+  chunkRejectedSql,
   collectExtrasSql,
   compareTables,
   type CompareTables,
@@ -72,11 +73,13 @@ export interface Comparison {
   different: number;
   /**
    * Source rows the table's onBadValue policy keeps out of the target (recorded in tributary.rejects):
-   * not compared, and not differences, since the sync leaves them out knowingly.
+   * the target cannot hold their current values, so they are never equal; reported as their own state.
    */
   rejected: number;
-  /** Up to 10 keys of each kind, as `col=value, ...`. */
-  samples: Record<DifferenceKind, string[]>;
+  /** Of the rejected rows, those of which the target holds no earlier (last good) version at all. */
+  rejectedWithoutVersion: number;
+  /** Up to 10 keys of each kind, as `col=value, ...` (rejected: with "no version in target" where so). */
+  samples: Record<DifferenceKind | 'rejected', string[]>;
 }
 
 export interface VerifyResult {
@@ -84,12 +87,14 @@ export interface VerifyResult {
   table: string;
   target: string;
   /**
-   * equal: no difference. different: differences remain (after repair too, if repairing).
+   * equal: no difference and no rejected row. different: differences remain (after repair too, if
+   * repairing). rejected: no other difference, but source rows whose values PostgreSQL cannot hold are
+   * kept out (onBadValue: reject; the target keeps their last good version, if any).
    * repaired: differences were found, repaired, and a second comparison found none.
    * not-synced: the table's snapshot for this source has not finished, so there is nothing to compare yet.
    * failed: the comparison stopped on an error (reason, errorCode).
    */
-  state: 'equal' | 'different' | 'repaired' | 'not-synced' | 'failed';
+  state: 'equal' | 'different' | 'rejected' | 'repaired' | 'not-synced' | 'failed';
   /** The final comparison (after the repair when repairing); null when not synced or failed. */
   comparison: Comparison | null;
   /** With repair, when something was found: the first comparison and what the repair changed. */
@@ -133,19 +138,20 @@ async function verifyUnit(runtime: Runtime, unit: Unit, chunkSize: number, repai
   const base = { sourceId: unit.source.id, table: unit.sourceTable.name, target: unit.target.name };
   const log = runtime.logger.child({ source: unit.source.id, table: unit.sourceTable.name });
   try {
+    if (unit.blocked) throw unit.blocked;
     if (!(await isSynced(runtime, unit))) {
       log.info('verify: table not synced yet (snapshot not finished); skipped');
       return { ...base, state: 'not-synced', comparison: null, ms: Date.now() - started };
     }
     const first = await compareUnit(runtime, unit, chunkSize, repair);
     log.info('verify: compared', { ...summary(first.comparison), ...(repair ? first.repaired : {}) });
-    if (!hasDifferences(first.comparison)) return { ...base, state: 'equal', comparison: first.comparison, ms: Date.now() - started };
+    if (!hasDifferences(first.comparison)) return { ...base, state: cleanState(first.comparison, 'equal'), comparison: first.comparison, ms: Date.now() - started };
     if (!repair) return { ...base, state: 'different', comparison: first.comparison, ms: Date.now() - started };
     const final = await compareUnit(runtime, unit, chunkSize, false);
     log.info('verify: compared again after repair', summary(final.comparison));
     return {
       ...base,
-      state: hasDifferences(final.comparison) ? 'different' : 'repaired',
+      state: hasDifferences(final.comparison) ? 'different' : cleanState(final.comparison, 'repaired'),
       comparison: final.comparison,
       repair: { found: first.comparison, ...first.repaired },
       ms: Date.now() - started,
@@ -164,8 +170,13 @@ async function verifyUnit(runtime: Runtime, unit: Unit, chunkSize: number, repai
   }
 }
 
+/** A comparison without differences is still not clean while rows are kept out as rejected. */
+function cleanState(c: Comparison, clean: 'equal' | 'repaired'): VerifyResult['state'] {
+  return c.rejected > 0 ? 'rejected' : clean;
+}
+
 function summary(c: Comparison): Record<string, number> {
-  return { sourceRows: c.sourceRows, targetRows: c.targetRows, missing: c.missing, extra: c.extra, different: c.different };
+  return { sourceRows: c.sourceRows, targetRows: c.targetRows, missing: c.missing, extra: c.extra, different: c.different, rejected: c.rejected };
 }
 
 /** A unit is comparable once its snapshot has finished; before that its target rows are incomplete by design. */
@@ -176,7 +187,16 @@ async function isSynced(runtime: Runtime, unit: Unit): Promise<boolean> {
 
 /** Counts and samples of the differences found in one comparison. */
 class Tally {
-  readonly comparison: Comparison = { sourceRows: 0, targetRows: 0, missing: 0, extra: 0, different: 0, rejected: 0, samples: { missing: [], extra: [], different: [] } };
+  readonly comparison: Comparison = {
+    sourceRows: 0,
+    targetRows: 0,
+    missing: 0,
+    extra: 0,
+    different: 0,
+    rejected: 0,
+    rejectedWithoutVersion: 0,
+    samples: { missing: [], extra: [], different: [], rejected: [] },
+  };
   readonly repaired: MergeCounts = { inserted: 0, updated: 0, deleted: 0 };
 
   constructor(private readonly unit: Unit) {}
@@ -185,6 +205,13 @@ class Tally {
     this.comparison[kind]++;
     const samples = this.comparison.samples[kind];
     if (samples.length < SAMPLE_LIMIT) samples.push(describeKey(this.unit.target, key));
+  }
+
+  addRejected(key: readonly SourceValue[], kept: boolean): void {
+    this.comparison.rejected++;
+    if (!kept) this.comparison.rejectedWithoutVersion++;
+    const samples = this.comparison.samples.rejected;
+    if (samples.length < SAMPLE_LIMIT) samples.push(describeKey(this.unit.target, key) + (kept ? '' : ' (no version in target)'));
   }
 
   addRepair(counts: AppliedCounts): void {
@@ -243,6 +270,7 @@ async function compareUnit(runtime: Runtime, unit: Unit, chunkSize: number, repa
     for (;;) {
       const chunkKeys: SourceValue[][] = [];
       const from = after;
+      let skipped = 0;
       const candidates = await inTransaction(client, where, doing, async () => {
         await targetQuery(client, where, doing, sqlFile('state/verify_key_lookups.sql'));
         async function* lines(): AsyncGenerator<string> {
@@ -252,7 +280,8 @@ async function compareUnit(runtime: Runtime, unit: Unit, chunkSize: number, repa
               const ord = chunkKeys.length;
               chunkKeys.push(rowKey(table, row));
               const line = rowLine(unit, ord, row);
-              if (line.skipped) tally.comparison.rejected++;
+              if (line.skipped && line.text === null) tally.addRejected(chunkKeys[ord]!, false);
+              if (line.skipped && line.text !== null) skipped++;
               if (line.text !== null) text += line.text;
             }
             yield text;
@@ -264,6 +293,10 @@ async function compareUnit(runtime: Runtime, unit: Unit, chunkSize: number, repa
         if (sums.rows !== sums.matched || sums.source_sum !== sums.target_sum) {
           const diff = await targetQuery<{ ord: number }>(client, where, doing, chunkDiffSql(table, names), [sourceId]);
           differing = diff.rows.map((r) => chunkKeys[Number(r.ord)]!);
+        }
+        if (skipped > 0) {
+          const rejected = await targetQuery<{ ord: number; kept: boolean }>(client, where, doing, chunkRejectedSql(table, names), [sourceId]);
+          for (const r of rejected.rows) tally.addRejected(chunkKeys[Number(r.ord)]!, r.kept);
         }
         await targetQuery(client, where, doing, rememberKeysSql(table, names));
         return differing;

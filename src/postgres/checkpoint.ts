@@ -29,6 +29,10 @@ export interface Checkpoint {
   /** Key of the last row a running snapshot copied. */
   snapshotAfter: SourceValue[] | null;
   snapshotRows: number;
+  /** How a running snapshot replaces the source's rows (see snapshot-state.ts); null when none runs. */
+  snapshotPlan: 'fill' | 'range' | 'sweep' | null;
+  /** The table settings the unit was last synced with; null before the first pass. */
+  syncedSettings: unknown;
 }
 
 /** A range of change ids missing from the changelog, all first seen by the same read. */
@@ -88,6 +92,8 @@ export async function loadCheckpoint(client: PoolClient, where: string, unit: Un
     schemaChangeSeenAt: row.schema_change_seen_at,
     snapshotAfter: row.snapshot_after === null ? null : decodeKey(row.snapshot_after),
     snapshotRows: Number(row.snapshot_rows),
+    snapshotPlan: row.snapshot_plan,
+    syncedSettings: row.synced_settings,
   };
 }
 

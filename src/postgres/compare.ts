@@ -186,6 +186,20 @@ export function chunkDiffSql(table: TargetTable, names: CompareTables): string {
   ].join('\n');
 }
 
+/**
+ * The chunk's rows that the onBadValue policy keeps out (skip), each with whether the target still
+ * holds a version of it from this source ($1): the last good one, kept on purpose.
+ */
+export function chunkRejectedSql(table: TargetTable, names: CompareTables): string {
+  return [
+    `SELECT s.${quotePg(names.ord)} AS ord, (t.${src} IS NOT DISTINCT FROM $1::text) AS kept`,
+    `FROM ${quotePg(names.rows)} AS s`,
+    `LEFT JOIN ${targetJoin(table, 't', 's')}`,
+    `WHERE s.${quotePg(names.skip)}`,
+    `ORDER BY s.${quotePg(names.ord)}`,
+  ].join('\n');
+}
+
 /** Adds the keys of the chunk in the rows table to the keys seen by the scan. */
 export function rememberKeysSql(table: TargetTable, names: CompareTables): string {
   return `INSERT INTO ${quotePg(names.seen)} (${list(table.key)}) SELECT ${list(table.key)} FROM ${quotePg(names.rows)}`;

@@ -10,7 +10,7 @@
 /** Column stored in every target row: the id of the source the row came from. */
 export const SOURCE_COLUMN = '_source';
 
-/** Staging column telling the merge what to do with the row: 'U' upsert, 'D' delete. */
+/** Staging column telling the merge what to do with the row: 'U' upsert, 'D' delete ('K': keep, see replace.ts). */
 export const OP_COLUMN = '_tributary_op';
 
 /**

@@ -227,6 +227,18 @@ export function mergeShapes(views: readonly { sourceId: string; table: TargetTab
   return { ...first.table, columns, ...(comment ? { comment } : {}) };
 }
 
+/** An existing target table whose primary key is not the one the table's settings need. */
+export class TargetKeyMismatch extends TributaryError {
+  constructor(
+    readonly table: TargetTable,
+    readonly actualKey: string[],
+    readonly expectedKey: string[],
+  ) {
+    super('TARGET_SCHEMA_MISMATCH', `target table ${table.schema}.${table.name} has primary key (${actualKey.join(', ') || 'none'}), expected (${expectedKey.join(', ')})`);
+    this.name = 'TargetKeyMismatch';
+  }
+}
+
 export interface TableChanges {
   created: boolean;
   addedColumns: string[];
@@ -330,12 +342,7 @@ export async function ensureTargetTable(handle: TargetHandle, client: PoolClient
   );
   const actualKey = keyRows.rows.map((r) => r.column_name);
   const expectedKey = targetKey(table);
-  if (actualKey.join('\u0000') !== expectedKey.join('\u0000')) {
-    throw new TributaryError(
-      'TARGET_SCHEMA_MISMATCH',
-      `target table ${table.schema}.${table.name} has primary key (${actualKey.join(', ') || 'none'}), expected (${expectedKey.join(', ')})`,
-    );
-  }
+  if (actualKey.join('\u0000') !== expectedKey.join('\u0000')) throw new TargetKeyMismatch(table, actualKey, expectedKey);
   const tableComment = await targetQuery<{ comment: string | null }>(client, handle.where, doing, `SELECT obj_description($1::regclass, 'pg_class') AS comment`, [table.qualified]);
   changes.commented = await syncComments(handle, client, table, new Map([...present].map(([n, c]) => [n, c.comment])), tableComment.rows[0]?.comment ?? null);
   return changes;

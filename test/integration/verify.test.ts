@@ -96,7 +96,8 @@ test('tiny chunks: differences in several chunks are all found, and repaired chu
     extra: 5,
     different: 4,
     rejected: 0,
-    samples: { missing: ['id=1', 'id=11'], extra: ['id=100', 'id=101', 'id=102', 'id=103', 'id=104'], different: ['id=2', 'id=8', 'id=15', 'id=20'] },
+    rejectedWithoutVersion: 0,
+    samples: { missing: ['id=1', 'id=11'], extra: ['id=100', 'id=101', 'id=102', 'id=103', 'id=104'], different: ['id=2', 'id=8', 'id=15', 'id=20'], rejected: [] },
   });
   expect(comparisonOf(found, 'us', 'orders')).toMatchObject({ missing: 1, extra: 0, different: 0, samples: { missing: ['id=5'] } });
 
@@ -233,7 +234,12 @@ test('rename, column subset, row filter and a rejected row: compared as the sync
   );
   expect((await syncOnce(config)).failed).toBe(0);
   const results = await verifyOnce(config);
-  expect(resultOf(results, 'eu', 'users')).toMatchObject({ state: 'equal', comparison: { sourceRows: 3, targetRows: 2, rejected: 1 } });
+  // A rejected row is never "equal": its own state, with the key, and whether a last good version is kept.
+  expect(resultOf(results, 'eu', 'users')).toMatchObject({
+    state: 'rejected',
+    comparison: { sourceRows: 3, targetRows: 2, missing: 0, extra: 0, different: 0, rejected: 1, rejectedWithoutVersion: 1, samples: { rejected: ['id=3 (no version in target)'] } },
+  });
+  expect(resultOf(results, 'us', 'users').state).toBe('equal');
 
   // Outside the filter but present in the target: extra.
   await s.pgRows("INSERT INTO people (_source, user_id, contact, kind) VALUES ('eu', 2, 'b@x', 'test')");

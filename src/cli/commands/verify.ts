@@ -15,7 +15,7 @@ interface VerifyFlags {
 export function registerVerify(program: Command): void {
   program
     .command('verify')
-    .description('compare every source table with its rows in PostgreSQL; exits 5 on any difference')
+    .description('compare every source table with its rows in PostgreSQL; exits 5 on any difference, 8 when only rejected rows are kept out')
     .option('--source <id>', 'only this source')
     .option('--table <name>', 'only this table (repeatable)', collect, [])
     .option('--repair', 're-copy the differing keys from the source, then verify again')
@@ -34,6 +34,7 @@ export function registerVerify(program: Command): void {
 const VERIFY_STATES: Record<VerifyResult['state'], string> = {
   equal: 'equal',
   different: 'DIFFERENT',
+  rejected: 'REJECTED ROWS',
   repaired: 'repaired',
   'not-synced': 'not synced yet',
   failed: 'FAILED',
@@ -49,7 +50,10 @@ function sampleNotes(r: VerifyResult): string {
         .filter((kind) => shown.samples[kind].length > 0)
         .map((kind) => `${kind}: ${shown.samples[kind].join('; ')}${shown[kind] > shown.samples[kind].length ? ' ...' : ''}`)
     : [];
-  if (final && final.rejected > 0) notes.push(`${final.rejected} rejected row(s) not compared (tributary.rejects)`);
+  if (final && final.rejected > 0) {
+    const without = final.rejectedWithoutVersion > 0 ? `, ${final.rejectedWithoutVersion} with no version in the target` : '';
+    notes.push(`${final.rejected} rejected row(s) kept out (tributary.rejects${without}): ${final.samples.rejected.join('; ')}${final.rejected > final.samples.rejected.length ? ' ...' : ''}`);
+  }
   return notes.join(' | ');
 }
 

@@ -65,6 +65,17 @@ export async function ensureRegistry(handle: SourceHandle, table: string): Promi
   if ((await readRegistryState(handle, table)) !== 'ours') throw registryTaken(handle, table);
 }
 
+/**
+ * A registry created by a DBA may be readable but not writable for the sync user. MySQL checks
+ * privileges when it prepares a statement, so these writes that match no row fail with the same
+ * "command denied" error as a real write would, before the first pass depends on one.
+ */
+export async function assertRegistryWritable(handle: SourceHandle, table: string): Promise<void> {
+  const name = quoteMysql(table);
+  await sourceExecute(handle, `checking that ${table} is writable`, `UPDATE ${name} SET \`last_seen\` = \`last_seen\` WHERE 1 = 0`);
+  await sourceExecute(handle, `checking that ${table} is writable`, `INSERT INTO ${name} SELECT * FROM ${name} WHERE 1 = 0`);
+}
+
 export interface Registration {
   consumer: string;
   changelog: string;

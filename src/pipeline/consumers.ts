@@ -17,6 +17,7 @@ import {
   type ConsumerRow,
   dropStale,
   enterRegistry,
+  assertRegistryWritable,
   ensureRegistry,
   heartbeat,
   listConsumers,
@@ -78,7 +79,9 @@ export function registryReady(runtime: Runtime, source: SourceHandle): Promise<b
   let ready = memory.registries.get(source.id);
   if (!ready) {
     const table = runtime.config.consumers.table;
-    ready = ensureRegistry(source, table).then(
+    ready = ensureRegistry(source, table)
+      .then(() => assertRegistryWritable(source, table))
+      .then(
       () => true,
       (error: unknown) => {
         if (!isAccessDenied(error)) {

@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'BAD_VALUE'
   | 'SOURCE_QUERY_FAILED'
   | 'TARGET_QUERY_FAILED'
+  | 'PRIVILEGE_MISSING'
   | 'INTERNAL';
 
 export class TributaryError extends Error {
@@ -128,8 +129,12 @@ export function mapDriverError(error: unknown, site: ErrorSite): TributaryError 
     const code: ErrorCode = site.side === 'source' ? 'SOURCE_UNREACHABLE' : 'TARGET_UNREACHABLE';
     return new TributaryError(code, `cannot connect securely to ${site.where}${doing}: ${detail}`, { cause: error });
   }
+  const privilege = site.side === 'source' ? mysqlPrivilegeAdvice(error) : pgPrivilegeAdvice(error);
+  if (privilege !== null) {
+    return new TributaryError('PRIVILEGE_MISSING', `${site.where}${doing}: ${detail}; ${privilege}`, { cause: error });
+  }
   const e = (error ?? {}) as DriverErrorShape;
-  if (site.side === 'source' && (e.errno === 1045 || e.errno === 1044 || e.errno === 1049)) {
+  if (site.side === 'source' && (e.errno === 1045 || e.errno === 1049)) {
     return new TributaryError('SOURCE_UNREACHABLE', `cannot connect to ${site.where}${doing}: ${detail}`, { cause: error });
   }
   if (site.side === 'target' && (e.code === '28P01' || e.code === '28000' || e.code === '3D000')) {
@@ -137,6 +142,46 @@ export function mapDriverError(error: unknown, site: ErrorSite): TributaryError 
   }
   const code: ErrorCode = site.side === 'source' ? 'SOURCE_QUERY_FAILED' : 'TARGET_QUERY_FAILED';
   return new TributaryError(code, `${site.where}${doing}: ${detail}`, { cause: error, transient: isTransientDriverError(error) });
+}
+
+// MySQL/MariaDB errors that mean the user lacks a privilege: table or column access denied (1142,
+// 1143), a global privilege needed (1227, e.g. PROCESS or SUPER), no access to the database (1044),
+// and CREATE TRIGGER with binary logging on without SUPER (1419).
+const MYSQL_PRIVILEGE_ERRNOS = new Set([1142, 1143, 1227, 1044, 1419]);
+const GRANTS_HINT = '`tributary triggers print --grants` prints every grant Tributary needs';
+
+/** What to grant or set for a MySQL privilege error, or null when the error is something else. */
+function mysqlPrivilegeAdvice(error: unknown): string | null {
+  const e = (error ?? {}) as DriverErrorShape;
+  if (typeof e.errno !== 'number' || !MYSQL_PRIVILEGE_ERRNOS.has(e.errno)) return null;
+  if (e.errno === 1419) {
+    return (
+      'binary logging is on, so creating triggers needs SUPER or log_bin_trust_function_creators = 1: ' +
+      'run SET GLOBAL log_bin_trust_function_creators = 1 (MySQL 8: SET PERSIST ...; RDS and Aurora: set it to 1 in the parameter group), ' +
+      'or grant SUPER to the installing user'
+    );
+  }
+  const message = typeof e.message === 'string' ? e.message : '';
+  const command = /^(\w+(?: \w+)?) command denied/i.exec(message)?.[1];
+  const needed = /need \(at least one of\) the (.+?) privilege/i.exec(message)?.[1];
+  const what = command ?? needed;
+  return `grant the user ${what ? `the ${what.toUpperCase()} privilege` : 'the missing privilege'} (${GRANTS_HINT})`;
+}
+
+/** What to grant for a PostgreSQL insufficient_privilege (42501) error, or null. */
+function pgPrivilegeAdvice(error: unknown): string | null {
+  const e = (error ?? {}) as DriverErrorShape;
+  if (e.code !== '42501') return null;
+  const message = typeof e.message === 'string' ? e.message : '';
+  const object = /permission denied for (schema|database|table|relation|sequence) (\S+)/i.exec(message);
+  const grant = !object
+    ? 'the missing privilege'
+    : object[1]!.toLowerCase() === 'schema'
+      ? `USAGE and CREATE on schema ${object[2]} (GRANT USAGE, CREATE ON SCHEMA ${object[2]} TO the sync user)`
+      : object[1]!.toLowerCase() === 'database'
+        ? `CREATE and TEMPORARY on database ${object[2]}`
+        : `SELECT, INSERT, UPDATE and DELETE on ${object[2]}, or its ownership`;
+  return `grant the PostgreSQL user ${grant} (${GRANTS_HINT})`;
 }
 
 /**

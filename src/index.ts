@@ -22,7 +22,7 @@ import type { PrintedScript, TableCaptureStatus, UninstallOutcome } from './pipe
 import { type LoopOptions, runDaemon as daemonLoop, runFollow as followLoop } from './pipeline/daemon';
 import { type PassOptions, type PassResult, runPass as corePass } from './pipeline/pass';
 import { closeRuntime as closeCore, openRuntime as openCore, prepareRuntime, type Runtime } from './pipeline/runtime';
-import { unitStatuses, type UnitStatus } from './pipeline/status';
+import { type StatusReport, unitStatuses } from './pipeline/status';
 import { verify as verifyCore, type VerifyOptions, type VerifyResult } from './pipeline/verify';
 import type { InstallOutcome } from './mysql/capture';
 
@@ -36,7 +36,8 @@ export type { PassOptions, PassResult } from './pipeline/pass';
 export type { UnitResult } from './pipeline/unit';
 export type { LoopOptions } from './pipeline/daemon';
 export type { VerifyOptions, VerifyResult, Comparison, DifferenceKind } from './pipeline/verify';
-export type { UnitStatus } from './pipeline/status';
+export type { StatusReport, UnitStatus } from './pipeline/status';
+export type { SourceAvailability } from './pipeline/outages';
 export type { PrintedScript, TableCaptureStatus, UninstallOutcome } from './pipeline/capture';
 export type { InstallOutcome, CaptureProblem } from './mysql/capture';
 export { grantStatements } from './pipeline/grants';
@@ -87,7 +88,8 @@ export async function prepare(runtime: Runtime): Promise<void> {
 }
 
 async function prepared(runtime: Runtime): Promise<void> {
-  if (runtime.units.length === 0) await prepareRuntime(runtime);
+  // Prepared once: a runtime whose sources are all down has no units yet, and retries them itself.
+  if (runtime.units.length === 0 && runtime.shapes.size === 0 && runtime.outages.size === 0) await prepareRuntime(runtime);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -112,8 +114,8 @@ export async function runDaemon(runtime: Runtime, options: LoopOptions): Promise
   return daemonLoop(runtime, options);
 }
 
-/** Where each unit stands, like `status --json`. */
-export function status(runtime: Runtime): Promise<UnitStatus[]> {
+/** Where each unit stands, like `status --json`; only reads (a monitoring role can run it). */
+export function status(runtime: Runtime): Promise<StatusReport> {
   return unitStatuses(runtime);
 }
 

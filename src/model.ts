@@ -52,6 +52,8 @@ export interface SourceTable {
   columns: SourceColumn[];
   /** Key columns in key order: the primary key, else a unique key on NOT NULL columns, else configured. */
   key: string[];
+  /** Columns of each unique index indexed in full (no prefix), the primary key among them. */
+  uniqueIndexes?: string[][];
   /** A MySQL boolean expression limiting which rows are synced (table setting `where`). */
   filter?: string;
   /** The changelog's name when configured (table setting `changelog`); else derived from the name. */

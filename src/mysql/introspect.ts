@@ -1,6 +1,7 @@
 /** Reads the shape of the configured tables from a source's information_schema. */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { SourceColumn, SourceIndex, SourceTable } from '../model';
+import { quoteMysql } from '../ident';
 import { sqlFile } from '../sqlfiles';
 import { type SourceHandle, sourceQuery } from './connection';
 
@@ -102,6 +103,10 @@ export async function introspectTables(handle: SourceHandle, tableNames: readonl
     const table = result.get(tableName);
     if (table) table.indexes = indexes;
   }
+  for (const [tableName, indexes] of uniqueIndexes(uniqueRows)) {
+    const table = result.get(tableName);
+    if (table) table.uniqueIndexes = indexes;
+  }
   for (const row of commentRows) {
     const table = result.get(row.table_name);
     if (table) table.comment = String(row.table_comment);
@@ -157,6 +162,29 @@ function chooseKeys(rows: readonly IndexRow[], nullable: ReadonlySet<string>): M
   // Rows come primary key first, then unique indexes by name.
   for (const index of indexes.values()) if (index.usable && !keys.has(index.table)) keys.set(index.table, index.columns);
   return keys;
+}
+
+/** Each table's unique indexes whose columns are indexed in full, by table. */
+function uniqueIndexes(rows: readonly IndexRow[]): Map<string, string[][]> {
+  const indexes = new Map<string, { table: string; columns: string[]; full: boolean }>();
+  for (const row of rows) {
+    const id = `${row.table_name}\u0000${row.index_name}`;
+    const index = indexes.get(id) ?? { table: String(row.table_name), columns: [], full: true };
+    indexes.set(id, index);
+    index.columns.push(String(row.column_name));
+    // A prefix or a functional part does not make the columns themselves unique.
+    if (row.sub_part !== null || row.column_name === null) index.full = false;
+  }
+  const byTable = new Map<string, string[][]>();
+  for (const index of indexes.values()) if (index.full) byTable.set(index.table, [...(byTable.get(index.table) ?? []), index.columns]);
+  return byTable;
+}
+
+/** Whether any row of the table shares its key values with another; reads the table once. */
+export async function hasDuplicateKeys(handle: SourceHandle, table: string, key: readonly string[]): Promise<boolean> {
+  const columns = key.map(quoteMysql).join(', ');
+  const rows = await sourceQuery<RowDataPacket>(handle, `checking the declared key of ${table}`, `SELECT 1 AS duplicate FROM ${quoteMysql(table)} GROUP BY ${columns} HAVING COUNT(*) > 1 LIMIT 1`);
+  return rows.length > 0;
 }
 
 /** Columns whose values mysql2 must hand over as bytes. */

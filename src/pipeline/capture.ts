@@ -57,7 +57,7 @@ interface SourcePlans {
 /** What install would do in each source, read from what is there now; nothing is written. */
 async function planSources(runtime: Runtime, sourceId?: string): Promise<SourcePlans[]> {
   checkDistinctNames(runtime.config.tables);
-  const shapes = await introspectSources(runtime);
+  const shapes = await introspectSources(runtime, sourceId);
   // Sources in parallel within concurrency (and its connection budget).
   return eachSource(runtime, selectedSources(runtime, sourceId), async (source): Promise<SourcePlans> => {
     const tables = runtime.config.tables.map((t) => shapes.get(source.id)!.get(t.name)!);

@@ -235,6 +235,8 @@ export async function heartbeatConsumers(runtime: Runtime): Promise<void> {
   const consumer = consumerName(runtime.config);
   const changelogs = runtime.config.tables.map((t) => namesOf(t).changelog);
   for (const source of runtime.sources.values()) {
+    // A down source is tried on its own schedule (outages.ts), not by the heartbeat.
+    if (runtime.outages.has(source.id)) continue;
     if (Date.now() - (memory.heartbeats.get(source.id) ?? 0) < HEARTBEAT_EVERY_MS) continue;
     memory.heartbeats.set(source.id, Date.now());
     try {

@@ -14,7 +14,16 @@ export interface LoopOptions {
   signal: AbortSignal;
   /** Called with every finished pass. */
   onPass?: (result: PassResult) => void;
+  /** Called when a pass fails as a whole (the target down, say), for the health check. */
+  onError?: (error: unknown) => void;
 }
+
+// A pass that fails as a whole (the target is down) is tried again after a growing pause, not every
+// pollInterval: 1 s, doubling, at most a minute. A source that is down does not fail the pass: it is
+// retried on its own schedule (see outages.ts).
+const FAILED_PASS_FIRST_MS = 1_000;
+const FAILED_PASS_MAX_MS = 60_000;
+const failedPassPause = (failures: number): number => Math.min(FAILED_PASS_FIRST_MS * 2 ** (failures - 1), FAILED_PASS_MAX_MS);
 
 /** Resolves after ms, or at once when the signal fires. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
@@ -38,25 +47,29 @@ function untilAborted(signal: AbortSignal): Promise<void> {
  * `sync --follow`: near-real-time. A new pass starts at once while the last one found changes (more
  * are likely coming), otherwise after pollInterval.
  */
-export async function runFollow(runtime: Runtime, { signal, onPass }: LoopOptions): Promise<void> {
+export async function runFollow(runtime: Runtime, { signal, onPass, onError }: LoopOptions): Promise<void> {
   const log = runtime.logger;
   runtime.longRunning = true;
   log.info('following changes', { pollIntervalMs: runtime.config.pollInterval, units: runtime.units.length });
+  let failedPasses = 0;
   while (!signal.aborted) {
     let busy = false;
     try {
       const result = await runPass(runtime, { signal });
+      failedPasses = 0;
       onPass?.(result);
       busy = result.units.some((u) => u.status === 'ok' && u.changes > 0);
     } catch (error) {
-      log.error('pass failed', { error: error instanceof Error ? error.message : String(error) });
+      failedPasses++;
+      onError?.(error);
+      log.error('pass failed', { error: error instanceof Error ? error.message : String(error), retryInSeconds: failedPassPause(failedPasses) / 1000 });
     }
-    if (!busy) await pause(runtime.config.pollInterval, signal);
+    if (!busy) await pause(failedPasses > 0 ? failedPassPause(failedPasses) : runtime.config.pollInterval, signal);
   }
 }
 
 /** The daemon: a pass on every schedule tick; a tick that finds a pass still running is skipped. */
-export async function runDaemon(runtime: Runtime, { signal, onPass }: LoopOptions): Promise<void> {
+export async function runDaemon(runtime: Runtime, { signal, onPass, onError }: LoopOptions): Promise<void> {
   const log = runtime.logger;
   let running: Promise<void> | null = null;
 
@@ -69,6 +82,7 @@ export async function runDaemon(runtime: Runtime, { signal, onPass }: LoopOption
     running = runPass(runtime, { signal })
       .then((result) => onPass?.(result))
       .catch((error: unknown) => {
+        onError?.(error);
         log.error('pass failed', { error: error instanceof Error ? error.message : String(error) });
       })
       .finally(() => {

@@ -38,6 +38,12 @@ function describe(table: SourceTable): string {
   return table.columns.map((c) => `${c.name} ${pgTypeFor(c)}`).join(', ');
 }
 
+// Views of the connected database: listed so that init can say why it leaves them out (MySQL fires
+// no trigger on a view, so there is nothing to capture).
+const VIEWS_SQL = "SELECT TABLE_NAME AS table_name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'VIEW' ORDER BY TABLE_NAME";
+
+
+
 export async function initConfig(options: InitOptions): Promise<InitResult> {
   if (options.sources.length === 0) throw new ConfigError('init needs at least one --source ID=URL');
   parsePgUrl(options.target);
@@ -50,13 +56,16 @@ export async function initConfig(options: InitOptions): Promise<InitResult> {
   // One source at a time over one connection: init may list many shards on one server, and a
   // connection moves from one database of a server to the next.
   const budget = new ConnectionBudget(1);
+  const views = new Set<string>();
+  const wantedName = (name: string): boolean => !options.tables || options.tables.includes(name);
   try {
     for (const source of options.sources) {
       const config: SourceConfig = { id: source.id, url: source.url, endpoint: parseMysqlUrl(source.url) };
       const handle = openSource(config, budget);
       const names = (await sourceQuery<RowDataPacket>(handle, 'listing tables', sqlFile('mysql/base_tables.sql'))).map((r) => String(r.table_name));
-      const wanted = options.tables ? names.filter((n) => options.tables!.includes(n)) : names;
-      for (const missing of (options.tables ?? []).filter((t) => !names.includes(t))) warnings.push(`table ${missing} does not exist in source ${source.id}`);
+      for (const view of (await sourceQuery<RowDataPacket>(handle, 'listing views', VIEWS_SQL)).map((r) => String(r.table_name))) if (wantedName(view)) views.add(view);
+      const wanted = names.filter(wantedName);
+      for (const missing of (options.tables ?? []).filter((t) => !names.includes(t) && !views.has(t))) warnings.push(`table ${missing} does not exist in source ${source.id}`);
       found.set(source.id, await introspectTables(handle, wanted));
     }
   } finally {
@@ -81,6 +90,12 @@ export async function initConfig(options: InitOptions): Promise<InitResult> {
   }
   lines.push('', 'tables:');
   let listed = 0;
+  const leftOut: string[] = [];
+  for (const view of [...views].sort()) {
+    warnings.push(`table ${view}: left out: a view; Tributary captures base tables only (list the table it reads from instead)`);
+    lines.push(`  # - name: ${JSON.stringify(view)}    # left out: a view (Tributary captures base tables only)`);
+    leftOut.push(`${view} (a view)`);
+  }
   for (const name of allNames) {
     const shapes = options.sources.map((s) => ({ id: s.id, table: found.get(s.id)!.get(name) }));
     const missingIn = shapes.filter((s) => !s.table).map((s) => s.id);
@@ -100,13 +115,19 @@ export async function initConfig(options: InitOptions): Promise<InitResult> {
     const entry = `  - name: ${JSON.stringify(name)}`;
     if (problems.length > 0) {
       lines.push(`  # ${entry.trim()}    # left out: ${problems.join('; ')}`);
+      leftOut.push(`${name} (${problems.join('; ')})`);
     } else {
       lines.push(entry);
       for (const note of notes) lines.push(`    # ${note}`);
       listed++;
     }
   }
-  if (listed === 0) warnings.push('no table can be synced as it is; the tables section lists none');
+  if (listed === 0) {
+    throw new ConfigError(
+      `init found no table that can be synced as it is, so it writes no configuration${leftOut.length > 0 ? `; left out: ${leftOut.join('; ')}` : ' (the sources have no base tables' + (options.tables ? ' of those named by --tables' : '') + ')'}`,
+    );
+  }
+  if (leftOut.length > 0) warnings.push(`left out ${leftOut.length} table(s), listed commented in the file: ${leftOut.map((t) => t.split(' (')[0]).join(', ')}`);
   lines.push('', 'schedule: "*/5 * * * * *"', 'batchSize: 10000', '');
   const passwords = [options.target, ...options.sources.map((s) => s.url)].some((u) => new URL(u).password !== '');
   if (passwords) {

@@ -10,7 +10,8 @@ import { captureProblems, namesOf } from '../mysql/capture';
 import { targetQuery } from '../postgres/connection';
 import { sqlFile } from '../sqlfiles';
 import type { Evidence } from './gaps';
-import { prepareRuntime, type Runtime, type Unit, usingSource } from './runtime';
+import { asTributaryError, markSourceDown, probeDueSources, recheckRefusedSources, rejoinRecovered, type SourceAvailability, sourceAvailability } from './outages';
+import { buildUnits, prepareRuntime, type Runtime, type Unit, usingSource } from './runtime';
 import { retryPendingIndexes } from './target-indexes';
 import { settingsUnchanged } from './settings';
 import { emptyResult, syncUnit, type UnitResult } from './unit';
@@ -22,6 +23,8 @@ export interface PassResult {
   units: UnitResult[];
   failed: number;
   skipped: number;
+  /** Every source, up or down (with the reason), at the end of the pass. */
+  sources: SourceAvailability[];
 }
 
 // Transient failures (deadlock, dropped connection, server restarting) are retried a few times with
@@ -56,17 +59,21 @@ export interface PassOptions {
 
 export async function runPass(runtime: Runtime, options: PassOptions = {}): Promise<PassResult> {
   const startedAt = new Date();
-  let results = await runUnits(runtime, options.units ?? runtime.units, options.dryRun === true, options.signal);
-  // A source whose columns changed since the units were prepared: prepare again (evolving the target
-  // tables) and run its units once more, now with their new shape.
+  if (!options.units) await refreshSources(runtime);
+  const available = (options.units ?? runtime.units).filter((u) => !runtime.outages.has(u.source.id));
+  let results = await runUnits(runtime, available, options.dryRun === true, options.signal);
+  // A source whose columns changed since the units were prepared: prepare it again (evolving the
+  // target tables) and run its units once more, now with their new shape.
   const changed = results.filter((r) => r.errorCode === 'SOURCE_SHAPE_CHANGED');
   if (changed.length > 0 && !options.units) {
-    runtime.logger.info('source table columns changed; preparing target tables again', { sources: [...new Set(changed.map((r) => r.sourceId))] });
-    await prepareRuntime(runtime);
+    const sources = [...new Set(changed.map((r) => r.sourceId))];
+    runtime.logger.info('source table columns changed; preparing target tables again', { sources });
+    await prepareRuntime(runtime, { sources });
     const again = runtime.units.filter((u) => changed.some((r) => r.sourceId === u.source.id && r.table === u.sourceTable.name));
     const rerun = await runUnits(runtime, again, options.dryRun === true, options.signal);
     results = results.map((r) => rerun.find((x) => x.sourceId === r.sourceId && x.table === r.table) ?? r);
   }
+  if (!options.units) results = inConfigurationOrder(runtime, [...results, ...unavailableResults(runtime, results)]);
   if (!options.dryRun) await recordPass(runtime, results);
   if (!options.dryRun) await heartbeatConsumers(runtime);
   if (!options.dryRun) await retryPendingIndexes(runtime);
@@ -76,7 +83,69 @@ export async function runPass(runtime: Runtime, options: PassOptions = {}): Prom
     units: results,
     failed: results.filter((r) => r.status === 'failed').length,
     skipped: results.filter((r) => r.status === 'skipped').length,
+    sources: sourceAvailability(runtime),
   };
+}
+
+/**
+ * Before a pass: sources that came back join again (their shapes merged into the target tables), and
+ * in a long-running process the down sources whose pause is over are tried again in the background.
+ */
+async function refreshSources(runtime: Runtime): Promise<void> {
+  rejoinRecovered(runtime);
+  if (runtime.unitsStale) await buildUnits(runtime);
+  if (runtime.longRunning) {
+    probeDueSources(runtime);
+    recheckRefusedSources(runtime);
+  }
+}
+
+/** A failed result for a (source, table) that was not run, with the reason. */
+function notRunResult(sourceId: string, table: string, target: string, error: TributaryError, sourceDown: boolean): UnitResult {
+  return {
+    sourceId,
+    table,
+    target,
+    status: 'failed',
+    reason: error.message,
+    errorCode: error.code,
+    ...(sourceDown ? { sourceDown: true } : {}),
+    snapshotRows: 0,
+    batches: 0,
+    fullBatches: 0,
+    changes: 0,
+    inserted: 0,
+    updated: 0,
+    deleted: 0,
+    openGaps: 0,
+    expiredGaps: 0,
+    lateChanges: 0,
+    rejects: 0,
+    highWater: 0,
+    lagSeconds: 0,
+    batchMs: [],
+    ms: 0,
+  };
+}
+
+/** The tables of down sources and the refused tables, as failed results, unless run in this pass. */
+function unavailableResults(runtime: Runtime, ran: readonly UnitResult[]): UnitResult[] {
+  const seen = new Set(ran.map((r) => JSON.stringify([r.sourceId, r.table])));
+  const out: UnitResult[] = [];
+  for (const [sourceId, outage] of runtime.outages) {
+    for (const table of runtime.config.tables) out.push(notRunResult(sourceId, table.name, table.target, outage.error, true));
+  }
+  for (const refused of runtime.refused) {
+    if (!runtime.outages.has(refused.sourceId)) out.push(notRunResult(refused.sourceId, refused.table, refused.target, refused.error, false));
+  }
+  return out.filter((r) => !seen.has(JSON.stringify([r.sourceId, r.table])));
+}
+
+/** Results table by table, source by source, as configured, whatever order they ran in. */
+function inConfigurationOrder(runtime: Runtime, results: UnitResult[]): UnitResult[] {
+  const tableIndex = new Map(runtime.config.tables.map((t, i) => [t.name, i]));
+  const sourceIndex = new Map(runtime.config.sources.map((s, i) => [s.id, i]));
+  return [...results].sort((a, b) => tableIndex.get(a.table)! - tableIndex.get(b.table)! || sourceIndex.get(a.sourceId)! - sourceIndex.get(b.sourceId)!);
 }
 
 async function runUnits(runtime: Runtime, units: readonly Unit[], dryRun: boolean, signal: AbortSignal | undefined): Promise<UnitResult[]> {
@@ -104,6 +173,9 @@ async function runUnits(runtime: Runtime, units: readonly Unit[], dryRun: boolea
       }
       return limit(() => {
         if (signal?.aborted) return Promise.resolve({ ...emptyResult(unit), status: 'skipped' as const, reason: 'stopped before this unit started' });
+        // Its source was found down earlier in this pass: not tried again until its next retry.
+        const outage = runtime.outages.get(unit.source.id);
+        if (outage) return Promise.resolve(notRunResult(unit.source.id, unit.sourceTable.name, unit.target.name, outage.error, true));
         return usingSource(runtime, unit.source, () => syncWithRetry(runtime, unit, services));
       });
     }),
@@ -134,7 +206,15 @@ async function findIdleUnits(runtime: Runtime, units: readonly Unit[], captureSt
     [...bySource].map(([sourceId, sourceUnits]) =>
       limit(() =>
         usingSource(runtime, sourceUnits[0]!.source, async () => {
-          const state = await captureState(sourceId);
+          let state: CaptureState;
+          try {
+            state = await captureState(sourceId);
+          } catch (error) {
+            // The source's units find out for themselves; one that cannot be reached is put aside now,
+            // so its units do not each wait on it.
+            if (error instanceof TributaryError && error.code === 'SOURCE_UNREACHABLE') markSourceDown(runtime, sourceId, error);
+            return;
+          }
           if (state.shape !== runtime.fingerprints.get(sourceId)) return;
           const candidates = sourceUnits.filter((unit) => {
             const row = checkpoints.get(JSON.stringify([sourceId, unit.sourceTable.name]));
@@ -186,7 +266,12 @@ async function syncWithRetry(runtime: Runtime, unit: Unit, services: Parameters<
     } catch (error) {
       const transient = error instanceof TributaryError && error.transient;
       const message = error instanceof Error ? error.message : String(error);
-      if (transient && attempt < RETRY_DELAYS_MS.length && !services.signal?.aborted) {
+      const unreachable = error instanceof TributaryError && error.code === 'SOURCE_UNREACHABLE';
+      // A long-running process tries an unreachable source again on its own schedule (outages.ts)
+      // rather than holding up this pass; a one-shot run gives it a few tries here.
+      const retry = transient && attempt < RETRY_DELAYS_MS.length && !(unreachable && runtime.longRunning) && !runtime.outages.has(unit.source.id) && !services.signal?.aborted;
+      if (unreachable && !retry) markSourceDown(runtime, unit.source.id, asTributaryError(error));
+      if (retry) {
         log.warn('unit failed with a transient error; retrying', { error: message, attempt: attempt + 1, delayMs: RETRY_DELAYS_MS[attempt] });
         await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt]));
         continue;

@@ -6,6 +6,8 @@ import type { TableConfig } from '../config';
 import { ConfigError, TributaryError } from '../errors';
 import type { SourceTable } from '../model';
 import { INTERNAL_COLUMNS, PG_NAME_BYTES } from '../postgres/internal-columns';
+import type { SourceHandle } from '../mysql/connection';
+import { hasDuplicateKeys } from '../mysql/introspect';
 
 export function projectTable(table: SourceTable, config: TableConfig, where: string): SourceTable {
   const context = `table ${table.name} in ${where}`;
@@ -26,6 +28,13 @@ export function projectTable(table: SourceTable, config: TableConfig, where: str
     throw new TributaryError(
       'SOURCE_TABLE_NO_KEY',
       `${context} has no primary key and no unique index on NOT NULL columns; Tributary needs a key to match rows between MySQL and PostgreSQL: add one, or declare \`key: [column, ...]\` in the table's configuration`,
+    );
+  }
+  const nullableKey = key.filter((k) => table.columns.find((c) => c.name === k)?.nullable);
+  if (nullableKey.length > 0) {
+    throw new TributaryError(
+      'SOURCE_SCHEMA_MISMATCH',
+      `${context}: key column(s) ${nullableKey.join(', ')} allow NULL, and a key must identify every row: make them NOT NULL in MySQL (ALTER TABLE ... MODIFY ... NOT NULL) or declare other columns as \`key\``,
     );
   }
   const excludedKey = key.filter((k) => config.excludeColumns?.includes(k));
@@ -97,4 +106,28 @@ function freeName(base: string, taken: readonly string[]): string {
   let name = base;
   for (let n = 2; taken.includes(name) || INTERNAL_COLUMNS.includes(name); n++) name = `${base}_${n}`;
   return name;
+}
+
+// A declared key without a unique index is checked by reading the table once (GROUP BY the key):
+// once per source and table in a process, not on every re-preparation.
+const checkedKeys = new WeakMap<SourceHandle, Set<string>>();
+
+/**
+ * A declared `key` must be unique in the source, or the snapshot would stop on a duplicate key in
+ * PostgreSQL. A unique index on (some of) the key columns proves it without reading the table; else
+ * the table is scanned for one duplicate.
+ */
+export async function checkDeclaredKey(source: SourceHandle, table: SourceTable): Promise<void> {
+  if ((table.uniqueIndexes ?? []).some((index) => index.every((column) => table.key.includes(column)))) return;
+  const checked = checkedKeys.get(source) ?? new Set<string>();
+  checkedKeys.set(source, checked);
+  const id = JSON.stringify([table.name, table.key]);
+  if (checked.has(id)) return;
+  if (await hasDuplicateKeys(source, table.name, table.key)) {
+    throw new TributaryError(
+      'SOURCE_SCHEMA_MISMATCH',
+      `table ${table.name} in ${source.where}: the declared key (${table.key.join(', ')}) is not unique: some rows share its values; declare columns that identify each row, or add a unique index`,
+    );
+  }
+  checked.add(id);
 }

@@ -13,7 +13,8 @@ import { introspectTables } from '../mysql/introspect';
 import { type CaptureState, namesOf, readCaptureState } from '../mysql/capture';
 import { closeTarget, connectTarget, inTransaction, openTarget, type PoolClient, type TargetHandle, targetQuery } from '../postgres/connection';
 import { migrate } from '../postgres/migrate';
-import { projectTable } from './projection';
+import { checkDeclaredKey, projectTable } from './projection';
+import { asTributaryError, markSourceDown, type RefusedRecheck, type SourceOutage } from './outages';
 import { canonicalTypes, ensureTargetTable, mergeShapes, type TableChanges, TargetKeyMismatch, type TargetTable, targetTableFor } from '../postgres/schema';
 import { planIndexes } from '../postgres/indexes';
 import { buildIndexesWhenReady, logIndexNotes } from './target-indexes';
@@ -31,6 +32,26 @@ export interface Unit {
   targetCreated?: boolean;
 }
 
+/** What one source's last successful introspection found: the tables it can sync and why others not. */
+export interface SourceShapes {
+  /** Configured tables present as base tables, projected per their configuration (key, columns, filter). */
+  tables: Map<string, SourceTable>;
+  /** The changelog tables as installed, by changelog name. */
+  changelogs: Map<string, SourceTable>;
+  /** Configured tables this source cannot sync as they are (missing, a view, no key...), with the reason. */
+  refused: Map<string, TributaryError>;
+  /** What is installed, read in the same preparation; its `shape` is the source's fingerprint. */
+  state: CaptureState;
+}
+
+/** A (source, table) that is not synced, with the reason; reported as a failed unit by every pass. */
+export interface RefusedUnit {
+  sourceId: string;
+  table: string;
+  target: string;
+  error: TributaryError;
+}
+
 export interface Runtime {
   config: TributaryConfig;
   logger: Logger;
@@ -39,6 +60,16 @@ export interface Runtime {
   budget: ConnectionBudget;
   target: TargetHandle;
   units: Unit[];
+  /** Tables of reachable sources that are not synced, and why (found while preparing). */
+  refused: RefusedUnit[];
+  /** The last successful introspection of each source. */
+  shapes: Map<string, SourceShapes>;
+  /** Sources that could not be reached or introspected, retried on their own schedule (see outages.ts). */
+  outages: Map<string, SourceOutage>;
+  /** Sources with no unit, read again now and then to notice that a refused table was fixed. */
+  rechecks: Map<string, RefusedRecheck>;
+  /** Set when a source came back: the units are built again before the next pass. */
+  unitsStale: boolean;
   /** Units whose leftover applied changelog rows were cleaned since this process started. */
   cleanedUnits: Set<string>;
   /** Digest of each source's configured tables' columns when the units were prepared. */
@@ -69,123 +100,233 @@ export function openRuntime(config: TributaryConfig, logger: Logger): Runtime {
   const budget = new ConnectionBudget(sourceConnectionBudget(config.concurrency));
   for (const source of config.sources) sources.set(source.id, openSource(source, budget));
   const target = openTarget(config.target.endpoint, config.target.schema, config.concurrency + 2);
-  return { config, logger, sources, budget, target, units: [], cleanedUnits: new Set(), fingerprints: new Map(), retentionPrunedAt: new Map(), preparedStates: new Map(), longRunning: false, passRecordedAt: 0 };
+  return {
+    config,
+    logger,
+    sources,
+    budget,
+    target,
+    units: [],
+    refused: [],
+    shapes: new Map(),
+    outages: new Map(),
+    rechecks: new Map(),
+    unitsStale: false,
+    cleanedUnits: new Set(),
+    fingerprints: new Map(),
+    retentionPrunedAt: new Map(),
+    preparedStates: new Map(),
+    longRunning: false,
+    passRecordedAt: 0,
+  };
 }
 
 /**
  * Introspects every configured table in every source and returns them by source id, as synced: with
- * the key, columns and filter of the table's configuration. Checks each exists and has a key.
+ * the key, columns and filter of the table's configuration. Throws when any source cannot be read or
+ * any table cannot be synced (for the commands that act on all or nothing, like `triggers install`).
  */
-export async function introspectSources(runtime: Runtime): Promise<Map<string, Map<string, SourceTable>>> {
-  return (await introspectWithChangelogs(runtime)).tables;
-}
-
-/** The configured tables (projected) and their changelog tables (as installed), in one read per source. */
-async function introspectWithChangelogs(runtime: Runtime): Promise<{ tables: Map<string, Map<string, SourceTable>>; changelogs: Map<string, Map<string, SourceTable>> }> {
-  const changelogNames = runtime.config.tables.map((t) => namesOf(t).changelog);
-  const changelogs = new Map<string, Map<string, SourceTable>>();
-  const wanted = [...runtime.config.tables.map((t) => t.name), ...changelogNames];
-  const bySource = new Map<string, Map<string, SourceTable>>();
-  const sources = [...runtime.sources.values()];
-  // Bounded like the passes: a process syncing many shards does not open a connection to all at once.
+export async function introspectSources(runtime: Runtime, sourceId?: string): Promise<Map<string, Map<string, SourceTable>>> {
+  const sources = [...runtime.sources.values()].filter((s) => sourceId === undefined || s.id === sourceId);
   const limit = pLimit(runtime.config.concurrency);
-  const introspectOne = async (source: SourceHandle): Promise<void> => {
-    const tables = await introspectTables(source, wanted);
-    changelogs.set(source.id, new Map(changelogNames.flatMap((name) => (tables.has(name) ? [[name, tables.get(name)!] as const] : []))));
-    const projected = new Map<string, SourceTable>();
-    const missing = runtime.config.tables.filter((t) => !tables.has(t.name)).map((t) => `table ${t.name} does not exist in ${source.where}`);
-    if (missing.length > 0) throw new TributaryError('SOURCE_TABLE_MISSING', missing.join('; '));
-    for (const tableConfig of runtime.config.tables) projected.set(tableConfig.name, projectTable(tables.get(tableConfig.name)!, tableConfig, source.where));
-    // A `where` goes into every query that reads the table: MySQL checks it before anything is written.
-    for (const table of projected.values()) await checkFilter(source, table);
-    bySource.set(source.id, projected);
-  };
-  const settled = await Promise.allSettled(sources.map((source) => limit(() => usingSource(runtime, source, () => introspectOne(source)))));
+  const settled = await Promise.allSettled(sources.map((source) => limit(() => usingSource(runtime, source, () => introspectSource(runtime, source)))));
   // Every source's problems, in configuration order, so the message is the same on every run.
-  const failures = settled.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
+  const failures = settled.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : [...outcome.value.refused.values()]));
   if (failures.length > 0) {
     const first = failures[0];
     const sameKind = failures.every((f) => f instanceof TributaryError && first instanceof TributaryError && f.code === first.code);
     if (failures.length === 1 || !sameKind) throw first;
     throw new TributaryError((first as TributaryError).code, failures.map((f) => (f as Error).message).join('; '), { cause: first, transient: (first as TributaryError).transient });
   }
-  return { tables: bySource, changelogs };
+  const bySource = new Map<string, Map<string, SourceTable>>();
+  settled.forEach((outcome, index) => bySource.set(sources[index]!.id, (outcome as PromiseFulfilledResult<SourceShapes>).value.tables));
+  return bySource;
 }
 
 /**
- * Everything checked before syncing: sources reachable, tables present with keys, the state schema
- * migrated, target tables created or evolved to hold every source's columns. Run again whenever a
- * source's columns change (see shapesChanged).
+ * One source's configured tables (projected) and changelog tables (as installed), and what is
+ * installed. A table that cannot be synced is refused with the reason; a source that cannot be read
+ * at all throws.
  */
-export async function prepareRuntime(runtime: Runtime): Promise<Unit[]> {
+export async function introspectSource(runtime: Runtime, source: SourceHandle): Promise<SourceShapes> {
+  const names = runtime.config.tables.map((t) => t.name);
+  const changelogNames = runtime.config.tables.map((t) => namesOf(t).changelog);
+  const state = await readCaptureState(source, runtime.config.tables);
+  const found = await introspectTables(source, [...names, ...changelogNames]);
+  const changelogs = new Map(changelogNames.flatMap((name) => (found.has(name) ? [[name, found.get(name)!] as const] : [])));
+  const tables = new Map<string, SourceTable>();
+  const refused = new Map<string, TributaryError>();
+  for (const tableConfig of runtime.config.tables) {
+    try {
+      tables.set(tableConfig.name, await syncableTable(source, tableConfig, found.get(tableConfig.name), state));
+    } catch (error) {
+      if (!(error instanceof TributaryError)) throw error;
+      refused.set(tableConfig.name, error);
+    }
+  }
+  return { tables, changelogs, refused, state };
+}
+
+/** The table as synced, or an error saying why it cannot be and what to do. */
+async function syncableTable(source: SourceHandle, tableConfig: TableConfig, raw: SourceTable | undefined, state: CaptureState): Promise<SourceTable> {
+  const name = tableConfig.name;
+  if (!raw) throw new TributaryError('SOURCE_TABLE_MISSING', `table ${name} does not exist in ${source.where}`);
+  // information_schema.COLUMNS lists views too; the capture check lists base tables only.
+  if (!state.tables.has(name)) {
+    throw new TributaryError(
+      'SOURCE_SCHEMA_MISMATCH',
+      `${name} is a view in ${source.where}; Tributary captures base tables only (MySQL fires no trigger on a view): list the underlying table instead`,
+    );
+  }
+  const table = projectTable(raw, tableConfig, source.where);
+  // A `where` goes into every query that reads the table: MySQL checks it before anything is written.
+  await checkFilter(source, table);
+  if (tableConfig.key) await checkDeclaredKey(source, table);
+  return table;
+}
+
+/**
+ * Everything checked before syncing: sources reachable, tables present with keys and capture
+ * installed, the state schema migrated, target tables created or evolved to hold every reachable
+ * source's columns. A source that cannot be reached or read is put aside (see outages.ts) and the
+ * others are prepared; a table that cannot be synced is refused with its reason. Run again for the
+ * sources whose columns change (see SOURCE_SHAPE_CHANGED) or that come back.
+ */
+export async function prepareRuntime(runtime: Runtime, options: { sources?: readonly string[]; captureOptional?: boolean } = {}): Promise<Unit[]> {
+  const ids = options.sources ?? [...runtime.sources.keys()];
+  // The target first: without it nothing can be synced, whatever the sources say (exit 4, not a
+  // list of per-table failures).
+  if (!options.sources) await targetQuery(runtime.target.pool, runtime.target.where, 'connecting', 'SELECT 1');
+  const limit = pLimit(runtime.config.concurrency);
+  await Promise.all(
+    ids.map((id) =>
+      limit(async () => {
+        const source = runtime.sources.get(id)!;
+        try {
+          acceptShapes(runtime, id, await usingSource(runtime, source, () => introspectSource(runtime, source)));
+        } catch (error) {
+          markSourceDown(runtime, id, asTributaryError(error));
+        }
+      }),
+    ),
+  );
+  return buildUnits(runtime, options.captureOptional === true);
+}
+
+/** Takes a source's fresh introspection as the one its units are built from. */
+export function acceptShapes(runtime: Runtime, sourceId: string, shapes: SourceShapes): void {
+  runtime.shapes.set(sourceId, shapes);
+  runtime.fingerprints.set(sourceId, shapes.state.shape);
+  // The first pass after preparing uses this read instead of asking again.
+  runtime.preparedStates.set(sourceId, shapes.state);
+  runtime.unitsStale = true;
+}
+
+/** True when nothing of a table's capture is installed in a source: `triggers install` was not run. */
+function captureNotInstalled(table: TableConfig, state: CaptureState): boolean {
+  const names = namesOf(table);
+  return !state.changelogs.has(names.changelog) && Object.values(names.triggers).every((trigger) => !state.triggers.has(trigger));
+}
+
+/**
+ * The units of every available source, with their target tables created or evolved to hold every
+ * available source's columns. A source that is down contributes nothing until it comes back, when its
+ * shape is merged in. Nothing is created while no table is ready to sync.
+ */
+export async function buildUnits(runtime: Runtime, captureOptional = false): Promise<Unit[]> {
   const { config, logger } = runtime;
-  const fingerprints = await readFingerprints(runtime);
-  const { tables: shapes, changelogs } = await introspectWithChangelogs(runtime);
-  await migrate(runtime.target);
+  const available = config.sources.filter((s) => runtime.shapes.has(s.id) && !runtime.outages.has(s.id));
+  const refused: RefusedUnit[] = [];
+  const ready = new Map<string, { sourceId: string; sourceTable: SourceTable }[]>();
+  for (const tableConfig of config.tables) {
+    const views: { sourceId: string; sourceTable: SourceTable }[] = [];
+    for (const source of available) {
+      const shapes = runtime.shapes.get(source.id)!;
+      const problem = shapes.refused.get(tableConfig.name);
+      const refuse = (error: TributaryError): void => void refused.push({ sourceId: source.id, table: tableConfig.name, target: tableConfig.target, error });
+      if (problem) refuse(problem);
+      else if (!captureOptional && captureNotInstalled(tableConfig, shapes.state)) {
+        refuse(
+          new TributaryError(
+            'CHANGELOG_MISSING',
+            `capture of ${tableConfig.name} is not installed in ${runtime.sources.get(source.id)!.where}: run \`tributary triggers install\` (or have a DBA run what \`tributary triggers print\` shows), then sync`,
+          ),
+        );
+      } else views.push({ sourceId: source.id, sourceTable: shapes.tables.get(tableConfig.name)! });
+    }
+    if (views.length > 0) ready.set(tableConfig.name, views);
+  }
+  runtime.refused = refused;
+  for (const r of refused) logger.warn('table not synced', { source: r.sourceId, table: r.table, code: r.error.code, reason: r.error.message });
   const units: Unit[] = [];
   const prepared: { table: TargetTable; sourceTable: string }[] = [];
-  const client = await connectTarget(runtime.target, 'preparing target tables');
-  try {
-    // Processes starting together would race on CREATE TABLE IF NOT EXISTS (PostgreSQL then fails on
-    // its catalog's unique index): target tables are prepared under one lock, in one transaction.
-    await inTransaction(client, runtime.target.where, 'preparing target tables', async () => {
-      await targetQuery(client, runtime.target.where, 'locking target preparation', "SELECT pg_advisory_xact_lock(hashtextextended('tributary:prepare', 0))");
-      const postgis = await hasPostgis(runtime, client);
-      for (const tableConfig of config.tables) {
-        const views = config.sources.map((source) => {
-          const sourceTable = shapes.get(source.id)!.get(tableConfig.name)!;
-          return { sourceId: source.id, sourceTable, table: targetTableFor(config.target.schema, tableConfig.target, sourceTable, { ...tableConfig, postgis }) };
-        });
-        const canonical = await canonicalTypes(runtime.target, client, views.flatMap((v) => v.table.columns.map((c) => c.pgType)));
-        for (const view of views) for (const column of view.table.columns) column.pgType = canonical.get(column.pgType) ?? column.pgType;
-        const merged = mergeShapes(views);
-        // Every source stages into the target's own types, so snapshot and change paths, and all
-        // sources, convert a value the same way (a FLOAT read as text into double precision, say).
-        for (const view of views) {
-          for (const column of view.table.columns) column.pgType = merged.columns.find((c) => c.name === column.name)!.pgType;
+  if (ready.size > 0) {
+    await migrate(runtime.target);
+    const client = await connectTarget(runtime.target, 'preparing target tables');
+    try {
+      // Processes starting together would race on CREATE TABLE IF NOT EXISTS (PostgreSQL then fails on
+      // its catalog's unique index): target tables are prepared under one lock, in one transaction.
+      await inTransaction(client, runtime.target.where, 'preparing target tables', async () => {
+        await targetQuery(client, runtime.target.where, 'locking target preparation', "SELECT pg_advisory_xact_lock(hashtextextended('tributary:prepare', 0))");
+        const postgis = await hasPostgis(runtime, client);
+        for (const tableConfig of config.tables) {
+          const ready1 = ready.get(tableConfig.name);
+          if (!ready1) continue;
+          const views = ready1.map(({ sourceId, sourceTable }) => ({
+            sourceId,
+            sourceTable,
+            table: targetTableFor(config.target.schema, tableConfig.target, sourceTable, { ...tableConfig, postgis }),
+          }));
+          const canonical = await canonicalTypes(runtime.target, client, views.flatMap((v) => v.table.columns.map((c) => c.pgType)));
+          for (const view of views) for (const column of view.table.columns) column.pgType = canonical.get(column.pgType) ?? column.pgType;
+          const merged = mergeShapes(views);
+          // Every source stages into the target's own types, so snapshot and change paths, and all
+          // sources, convert a value the same way (a FLOAT read as text into double precision, say).
+          for (const view of views) {
+            for (const column of view.table.columns) column.pgType = merged.columns.find((c) => c.name === column.name)!.pgType;
+          }
+          let changes: TableChanges;
+          let blocked: TributaryError | undefined;
+          try {
+            changes = await ensureTargetTable(runtime.target, client, merged);
+          } catch (error) {
+            if (!(error instanceof TargetKeyMismatch)) throw error;
+            blocked = keyChangeError(error, tableConfig.name);
+            logger.error('table stopped: its target table has another key', { table: tableConfig.name, target: `${config.target.schema}.${tableConfig.target}`, error: blocked.message });
+            changes = { created: false, addedColumns: [], widenedColumns: [], orphanColumns: [], geometryColumns: [], notNullAdded: [], notNullDropped: [], notNullSkipped: [], commented: 0 };
+          }
+          logTableChanges(runtime, tableConfig, changes);
+          if (tableConfig.indexes === 'copy' && !blocked) {
+            const plan = planIndexes(merged, views);
+            merged.indexes = plan.indexes;
+            logIndexNotes(logger, merged, plan.notes);
+          }
+          for (const view of views) view.table.indexes = merged.indexes;
+          if (!blocked) prepared.push({ table: merged, sourceTable: tableConfig.name });
+          for (const view of views) {
+            const changelogTable = runtime.shapes.get(view.sourceId)!.changelogs.get(namesOf(tableConfig).changelog);
+            units.push({
+              source: runtime.sources.get(view.sourceId)!,
+              tableConfig,
+              sourceTable: view.sourceTable,
+              target: view.table,
+              ...(changelogTable ? { changelogTable } : {}),
+              ...(blocked ? { blocked } : {}),
+              ...(changes.created ? { targetCreated: true } : {}),
+            });
+          }
         }
-        let changes: TableChanges;
-        let blocked: TributaryError | undefined;
-        try {
-          changes = await ensureTargetTable(runtime.target, client, merged);
-        } catch (error) {
-          if (!(error instanceof TargetKeyMismatch)) throw error;
-          blocked = keyChangeError(error, tableConfig.name);
-          logger.error('table stopped: its target table has another key', { table: tableConfig.name, target: `${config.target.schema}.${tableConfig.target}`, error: blocked.message });
-          changes = { created: false, addedColumns: [], widenedColumns: [], orphanColumns: [], geometryColumns: [], notNullAdded: [], notNullDropped: [], notNullSkipped: [], commented: 0 };
-        }
-        logTableChanges(runtime, tableConfig, changes);
-        if (tableConfig.indexes === 'copy' && !blocked) {
-          const plan = planIndexes(merged, views);
-          merged.indexes = plan.indexes;
-          logIndexNotes(logger, merged, plan.notes);
-        }
-        for (const view of views) view.table.indexes = merged.indexes;
-        if (!blocked) prepared.push({ table: merged, sourceTable: tableConfig.name });
-        for (const view of views) {
-          const changelogTable = changelogs.get(view.sourceId)!.get(namesOf(tableConfig).changelog);
-          units.push({
-            source: runtime.sources.get(view.sourceId)!,
-            tableConfig,
-            sourceTable: view.sourceTable,
-            target: view.table,
-            ...(changelogTable ? { changelogTable } : {}),
-            ...(blocked ? { blocked } : {}),
-            ...(changes.created ? { targetCreated: true } : {}),
-          });
-        }
-      }
-    });
-  } finally {
-    client.release();
+      });
+    } finally {
+      client.release();
+    }
   }
   runtime.units = units;
-  runtime.fingerprints = fingerprints;
+  runtime.unitsStale = false;
   // Concurrent index builds cannot run in the preparing transaction; they follow it.
   for (const { table, sourceTable } of prepared) await buildIndexesWhenReady(runtime, table, sourceTable);
   return units;
 }
-
 function logTableChanges(runtime: Runtime, tableConfig: TableConfig, changes: TableChanges): void {
   const { logger, config } = runtime;
   const fields = { table: tableConfig.name, target: `${config.target.schema}.${tableConfig.target}` };
@@ -223,25 +364,6 @@ function keyChangeError(mismatch: TargetKeyMismatch, table: string): TributaryEr
       `Either restore the earlier setting; or give the table a new \`target:\` (the new table is filled by a snapshot, ${target} is left as it is); ` +
       `or drop ${target} in PostgreSQL (it is created again and filled on the next run). A changed key also needs \`tributary triggers install\` (the changelog records key values). Other tables keep syncing.`,
   );
-}
-
-/** Each source's column digest (tables and changelogs), to notice an ALTER TABLE on later passes. */
-async function readFingerprints(runtime: Runtime): Promise<Map<string, string>> {
-  const result = new Map<string, string>();
-  const limit = pLimit(runtime.config.concurrency);
-  await Promise.all(
-    [...runtime.sources.values()].map((source) =>
-      limit(() =>
-        usingSource(runtime, source, async () => {
-          const state = await readCaptureState(source, runtime.config.tables);
-          result.set(source.id, state.shape);
-          // The first pass after preparing uses this read instead of asking again.
-          runtime.preparedStates.set(source.id, state);
-        }),
-      ),
-    ),
-  );
-  return result;
 }
 
 /**

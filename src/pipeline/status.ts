@@ -1,11 +1,16 @@
-/** `tributary status`: progress per unit from the checkpoints, pending work from the changelogs. */
+/**
+ * `tributary status`: progress per unit from the checkpoints, pending work from the changelogs. It only
+ * reads: a monitoring role with SELECT on tributary.* and USAGE on the schema can run it, and it
+ * creates nothing (before the first sync there is no state schema: every unit is "not synced yet").
+ */
+import { TributaryError } from '../errors';
 import { namesOf } from '../mysql/capture';
 import { countPending } from '../mysql/changes';
 import type { ConsumerRow } from '../mysql/consumers';
-import { consumerName, readConsumers } from './consumers';
-import { migrate } from '../postgres/migrate';
 import { targetQuery } from '../postgres/connection';
 import { sqlFile } from '../sqlfiles';
+import { consumerName, readConsumers } from './consumers';
+import { asTributaryError } from './outages';
 import { eachSource, type Runtime } from './runtime';
 
 export interface UnitStatus {
@@ -16,6 +21,9 @@ export interface UnitStatus {
   appliedThrough: number;
   pending: number | null;
   lagSeconds: number | null;
+  /** Why pending and lag are unknown (the source's error), when they are. */
+  unknownReason: string | null;
+  unknownCode: string | null;
   /** Missing change ids still watched: heldGaps + waitingGaps. */
   openGaps: number;
   /** Of those, ids a writing transaction alive at the last look may still commit. */
@@ -29,34 +37,65 @@ export interface UnitStatus {
   consumers: { name: string; self: boolean; watermark: number; lastSeen: string; state: ConsumerRow['state'] }[];
 }
 
-export async function unitStatuses(runtime: Runtime): Promise<UnitStatus[]> {
-  await migrate(runtime.target);
-  const rows = (await targetQuery(runtime.target.pool, runtime.target.where, 'reading status', sqlFile('state/status.sql'))).rows;
+export interface StatusReport {
+  /** False while the target holds no tributary state schema: nothing was synced yet. */
+  synced: boolean;
+  units: UnitStatus[];
+}
+
+// to_regclass needs no privilege on the schema or table it names, so this works for any role and
+// tells "never synced" from "not allowed to read" (the latter fails on the status query itself).
+const STATE_PRESENT_SQL = "SELECT to_regclass('tributary.checkpoints') IS NOT NULL AS present";
+
+// MySQL's ER_NO_SUCH_TABLE: the changelog was never created here.
+const ER_NO_SUCH_TABLE = 1146;
+
+function changelogMissing(error: unknown, table: string, where: string): TributaryError | null {
+  const cause = (error as { cause?: { errno?: unknown } } | null)?.cause;
+  if (cause?.errno !== ER_NO_SUCH_TABLE) return null;
+  return new TributaryError('CHANGELOG_MISSING', `capture of ${table} is not installed in ${where}: run \`tributary triggers install\``);
+}
+
+export async function unitStatuses(runtime: Runtime): Promise<StatusReport> {
+  const present = (await targetQuery<{ present: boolean }>(runtime.target.pool, runtime.target.where, 'looking for the state schema', STATE_PRESENT_SQL)).rows[0]?.present === true;
+  const rows = present ? (await targetQuery(runtime.target.pool, runtime.target.where, 'reading status', sqlFile('state/status.sql'))).rows : [];
   const byKey = new Map(rows.map((r) => [JSON.stringify([r.source_id, r.source_table]), r]));
   const me = consumerName(runtime.config);
   // Sources in parallel within concurrency; the statuses come back in configuration order.
   const perSource = await eachSource(runtime, [...runtime.sources.values()], async (source) => {
     const statuses: UnitStatus[] = [];
-    // Unreachable source or no registry: no consumers shown; `triggers status` says why.
-    const registrations = await readConsumers(runtime, source).catch(() => [] as ConsumerRow[]);
+    // A source that cannot be reached is asked once, not once per table.
+    let unreachable: TributaryError | null = null;
+    // No registry: no consumers shown; `triggers status` says why.
+    const registrations = await readConsumers(runtime, source).catch((error: unknown) => {
+      const mapped = asTributaryError(error);
+      if (mapped.code === 'SOURCE_UNREACHABLE') unreachable = mapped;
+      return [] as ConsumerRow[];
+    });
     for (const table of runtime.config.tables) {
       const row = byKey.get(JSON.stringify([source.id, table.name]));
       const appliedThrough = row ? Number(row.high_water) : 0;
       let pending: number | null = null;
       let lagSeconds: number | null = null;
-      try {
-        ({ pending, lagSeconds } = await countPending(source, table, appliedThrough));
-      } catch {
-        // Unreachable source or missing changelog: shown as unknown; `triggers status` says why.
+      let unknown: TributaryError | null = unreachable;
+      if (!unknown) {
+        try {
+          ({ pending, lagSeconds } = await countPending(source, table, appliedThrough));
+        } catch (error) {
+          unknown = changelogMissing(error, table.name, source.where) ?? asTributaryError(error);
+          if (unknown.code === 'SOURCE_UNREACHABLE') unreachable = unknown;
+        }
       }
       statuses.push({
         sourceId: source.id,
         table: table.name,
         target: table.target,
-        snapshot: row?.snapshot_state ?? 'never run',
+        snapshot: row?.snapshot_state ?? (present ? 'never run' : 'not synced yet'),
         appliedThrough,
         pending,
         lagSeconds,
+        unknownReason: unknown?.message ?? null,
+        unknownCode: unknown?.code ?? null,
         openGaps: row ? Number(row.held_gaps) + Number(row.waiting_gaps) : 0,
         heldGaps: row ? Number(row.held_gaps) : 0,
         waitingGaps: row ? Number(row.waiting_gaps) : 0,
@@ -70,5 +109,5 @@ export async function unitStatuses(runtime: Runtime): Promise<UnitStatus[]> {
     }
     return statuses;
   });
-  return perSource.flat();
+  return { synced: present, units: perSource.flat() };
 }

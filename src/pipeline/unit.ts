@@ -41,6 +41,8 @@ export interface UnitResult {
   /** Why a unit was skipped or failed. */
   reason?: string;
   errorCode?: string;
+  /** Not run because its source was down (found in an earlier pass or earlier in this one). */
+  sourceDown?: boolean;
   snapshotRows: number;
   batches: number;
   /** Batches that came back full: more was waiting when the pass moved on (none when caught up). */

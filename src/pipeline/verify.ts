@@ -121,11 +121,20 @@ export async function verify(runtime: Runtime, options: VerifyOptions = {}): Pro
   }
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) throw new TributaryError('CONFIG_INVALID', `verify chunk size must be a positive integer, got ${chunkSize}`);
-  const units = runtime.units.length > 0 ? runtime.units : await prepareRuntime(runtime);
-  const selected = units.filter((u) => (options.sourceId === undefined || u.source.id === options.sourceId) && (tables === undefined || tables.includes(u.sourceTable.name)));
+  const units = runtime.units.length > 0 ? runtime.units : await prepareRuntime(runtime, { captureOptional: true });
+  const wanted = (sourceId: string, table: string): boolean => (options.sourceId === undefined || sourceId === options.sourceId) && (tables === undefined || tables.includes(table));
+  const selected = units.filter((u) => wanted(u.source.id, u.sourceTable.name));
   // One unit at a time: each holds a target connection for its temp tables, and a repair takes a second.
   const results: VerifyResult[] = [];
   for (const unit of selected) results.push(await verifyUnit(runtime, unit, chunkSize, options.repair === true));
+  // Tables of sources that could not be read, and tables that cannot be synced, are failures with their reason.
+  const unavailable = [
+    ...[...runtime.outages].flatMap(([sourceId, outage]) => runtime.config.tables.map((t) => ({ sourceId, table: t.name, target: t.target, error: outage.error }))),
+    ...runtime.refused.filter((r) => !runtime.outages.has(r.sourceId)),
+  ];
+  for (const u of unavailable.filter((x) => wanted(x.sourceId, x.table))) {
+    results.push({ sourceId: u.sourceId, table: u.table, target: u.target, state: 'failed', comparison: null, reason: u.error.message, errorCode: u.error.code, ms: 0 });
+  }
   return results;
 }
 

@@ -24,6 +24,9 @@ async function prepareError(config: TributaryConfig): Promise<TributaryError> {
   const runtime = openRuntime(config, silentLogger());
   try {
     await prepareRuntime(runtime);
+    // Tables are prepared one by one: a refused table is reported with its reason, not thrown.
+    const refused = runtime.refused.map((r) => r.error);
+    if (refused.length > 0) return new TributaryError(refused[0]!.code, refused.map((e) => e.message).join('; '));
   } catch (error) {
     return error as TributaryError;
   } finally {

@@ -100,7 +100,7 @@ test('five rounds of changes with alternating passes: both targets equal MySQL, 
   // Both are listed as consumers, by `status` and by `triggers status`, with their watermarks.
   const runtime = openRuntime(configA, silentLogger());
   try {
-    const [unit] = await unitStatuses(runtime);
+    const [unit] = (await unitStatuses(runtime)).units;
     expect(unit!.consumers.map((c) => [c.name, c.self, c.state]).sort()).toEqual(
       [
         [consumerName(configA), true, 'live'],

@@ -98,7 +98,8 @@ describe.each(cases)('$what', ({ table, refused, fixed, column, targetColumn, ta
     for (const command of [['triggers', 'install'], ['sync', '--once']]) {
       const run = await runCli(['--config', config, ...command]);
       expect(run.code).toBe(2);
-      for (const pattern of expected) expect(run.stderr).toMatch(pattern);
+      // install stops with the message; sync refuses the table and reports it in its table of results.
+      for (const pattern of expected) expect(run.stdout + run.stderr).toMatch(pattern);
     }
     expect(await triggersIn(s.mysqlDb.eu!)).toEqual([]);
     expect(await targetTables()).not.toContain(table);
@@ -122,6 +123,8 @@ describe.each(cases)('$what', ({ table, refused, fixed, column, targetColumn, ta
 });
 
 test('init leaves these tables out, saying which setting makes them syncable', async () => {
+  // One table init can list: with none, it writes nothing (exit 2).
+  await s.mysqlExec('eu', 'CREATE TABLE IF NOT EXISTS plain (id INT PRIMARY KEY)');
   const run = await runCli(['--log-format', 'pretty', 'init', '--source', `eu=mysql://root@127.0.0.1:3306/${s.mysqlDb.eu}`, '--target', `postgres://root@127.0.0.1:5432/${s.pgDb}`]);
   expect(run.code).toBe(0);
   const leftOut = (table: string): string => run.stdout.split('\n').find((line) => line.includes(`"${table}"`)) ?? '';

@@ -122,7 +122,7 @@ async function main(configPath: string): Promise<void> {
     });
     const checked: VerifyResult[] = await verify(runtime);
     const states = checked.map((r) => \`\${r.sourceId}.\${r.table}:\${r.state}\`);
-    const snapshots = (await status(runtime)).map((u) => u.snapshot);
+    const snapshots = (await status(runtime)).units.map((u) => u.snapshot);
     const applied = passes[0]!.units.reduce((sum, u) => sum + u.inserted + u.updated + u.deleted, 0);
     console.log(JSON.stringify({ refused, passes: passes.length, applied, states, snapshots }));
   } finally {

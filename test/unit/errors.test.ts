@@ -115,6 +115,36 @@ describe('mapDriverError: retryable query failures', () => {
   });
 });
 
+describe('mapDriverError: missing privileges', () => {
+  test.each([
+    [1142, 'ER_TABLEACCESS_DENIED_ERROR', "SELECT command denied to user 'app'@'localhost' for table `shop`.`orders`", 'SELECT'],
+    [1143, 'ER_COLUMNACCESS_DENIED_ERROR', "SELECT command denied to user 'app'@'localhost' for column 'id' in table 'orders'", 'SELECT'],
+    [1227, 'ER_SPECIFIC_ACCESS_DENIED_ERROR', 'Access denied; you need (at least one of) the PROCESS privilege(s) for this operation', 'PROCESS'],
+    [1044, 'ER_DBACCESS_DENIED_ERROR', "Access denied for user 'app'@'%' to database 'shop'", 'missing privilege'],
+  ])('MySQL errno %d is PRIVILEGE_MISSING, exit 9, naming what to grant', (errno, code, message, privilege) => {
+    const error = mapDriverError(driverError(message, { errno, code }), SOURCE);
+    expect(error).toMatchObject({ code: 'PRIVILEGE_MISSING', transient: false });
+    expect(error.message).toContain(privilege);
+    expect(error.message).toContain('triggers print --grants');
+    expect(exitCodeFor(error)).toBe(9);
+  });
+
+  test('CREATE TRIGGER with binary logging on and no SUPER names log_bin_trust_function_creators', () => {
+    const message = 'You do not have the SUPER privilege and binary logging is enabled (you *might* want to use the less safe log_bin_trust_function_creators variable)';
+    const error = mapDriverError(driverError(message, { errno: 1419, code: 'ER_BINLOG_CREATE_ROUTINE_NEED_SUPER' }), SOURCE);
+    expect(error.code).toBe('PRIVILEGE_MISSING');
+    expect(error.message).toMatch(/SET GLOBAL log_bin_trust_function_creators = 1/);
+    expect(error.message).toMatch(/parameter group/);
+  });
+
+  test('PostgreSQL 42501 on a schema names USAGE and CREATE on it', () => {
+    const error = mapDriverError(driverError('permission denied for schema public', { code: '42501' }), TARGET);
+    expect(error.code).toBe('PRIVILEGE_MISSING');
+    expect(error.message).toContain('GRANT USAGE, CREATE ON SCHEMA public');
+    expect(exitCodeFor(error)).toBe(9);
+  });
+});
+
 describe('exitCodeFor', () => {
   const exit = (code: ErrorCode): number => exitCodeFor(new TributaryError(code, 'x'));
 
@@ -137,15 +167,19 @@ describe('exitCodeFor', () => {
     expect(exit('CHANGELOG_RESET')).toBe(5);
   });
 
-  test('anything else is unexpected (1)', () => {
+  test('anything that is not a Tributary error is unexpected (1)', () => {
     expect(exitCodeFor(new Error('plain'))).toBe(1);
     expect(exitCodeFor('string')).toBe(1);
     expect(exit('INTERNAL')).toBe(1);
-    expect(exit('TARGET_QUERY_FAILED')).toBe(1);
+  });
+
+  test('a server that refused a query is an operational failure (6), not a bug', () => {
+    expect(exit('TARGET_QUERY_FAILED')).toBe(6);
+    expect(exit('SOURCE_QUERY_FAILED')).toBe(6);
   });
 
   test('the documented codes', () => {
-    expect(ExitCode).toMatchObject({ ok: 0, unexpected: 1, config: 2, sourceUnreachable: 3, targetUnreachable: 4, drift: 5 });
+    expect(ExitCode).toMatchObject({ ok: 0, unexpected: 1, config: 2, sourceUnreachable: 3, targetUnreachable: 4, drift: 5, partialFailure: 6, rejected: 8, privilegeMissing: 9 });
   });
 });
 

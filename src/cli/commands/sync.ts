@@ -61,9 +61,11 @@ async function sync(runtime: Runtime, opts: SyncFlags, signal: AbortSignal): Pro
         signal,
         onPass: (result) => {
           void monitor.record(result);
-          // Follow mode passes many times a second: only passes that did something are logged.
-          if (result.units.some((u) => u.changes > 0 || u.status !== 'ok')) log.info('pass finished', passFields(result));
+          // Follow mode passes many times a second: only passes that did something are logged. A down
+          // source's tables are not tried on every pass: that is logged once down and once back.
+          if (result.units.some((u) => u.changes > 0 || (u.status !== 'ok' && !u.sourceDown))) log.info('pass finished', passFields(result));
         },
+        onError: (error) => monitor.metrics.passFailed(error),
       });
     } else {
       await runDaemon(runtime, {
@@ -72,6 +74,7 @@ async function sync(runtime: Runtime, opts: SyncFlags, signal: AbortSignal): Pro
           void monitor.record(result);
           log.info('pass finished', passFields(result));
         },
+        onError: (error) => monitor.metrics.passFailed(error),
       });
     }
   } finally {
@@ -97,6 +100,11 @@ function passReport(result: PassResult, dryRun: boolean) {
     durationMs: result.ms,
     failed: result.failed,
     skipped: result.skipped,
+    sources: result.sources.map((s) => ({
+      source: s.sourceId,
+      up: s.up,
+      ...(s.up ? {} : { reason: s.reason, errorCode: s.errorCode, downSince: s.downSince?.toISOString() }),
+    })),
     units: result.units.map((u) => ({
       source: u.sourceId,
       table: u.table,

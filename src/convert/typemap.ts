@@ -53,8 +53,10 @@ export function encodeCopyValue(column: SourceColumn, value: SourceValue, target
 /** encodeCopyValue for the hot path: the field text itself, or a BadValue. */
 export function encodeCopyField(column: SourceColumn, value: SourceValue, targetType?: string): string | BadValue {
   if (value === null) return NULL_FIELD;
-  if (targetType !== undefined && isGeometryType(targetType) && isSpatial(column)) return encodeGeometry(column, value);
-  return cachedMapping(column).encode(column, value);
+  const mapping = cachedMapping(column);
+  // The spatial flag first: the type test is a regular expression, too dear for every value.
+  if (mapping.spatial && targetType !== undefined && isGeometryType(targetType)) return encodeGeometry(column, value);
+  return mapping.encode(column, value);
 }
 
 /**
@@ -99,11 +101,11 @@ const encodeGeometry: Encoder = (column, value) => {
 const NULL_FIELD = '\\N';
 
 // Encoding runs for every value of every row: the mapping of a column is worked out once.
-const mappings = new WeakMap<SourceColumn, Mapping>();
-function cachedMapping(column: SourceColumn): Mapping {
+const mappings = new WeakMap<SourceColumn, Mapping & { spatial: boolean }>();
+function cachedMapping(column: SourceColumn): Mapping & { spatial: boolean } {
   let mapping = mappings.get(column);
   if (!mapping) {
-    mapping = mappingFor(column);
+    mapping = { ...mappingFor(column), spatial: isSpatial(column) };
     mappings.set(column, mapping);
   }
   return mapping;

@@ -9,7 +9,7 @@ import type { IdRange, SourceRow, SourceTable, SourceValue } from '../model';
 import { sqlFile } from '../sqlfiles';
 import type { Evidence } from '../pipeline/gaps';
 import { type CaptureSubject, keyColumns, namesOf, newKeyColumn, oldKeyColumn } from './capture';
-import { exactTypeCast, type SourceHandle, sourceExecute, sourceQuery } from './connection';
+import { exactTypeCast, type SourceConnection, type SourceHandle, sourceExecute, sourceQuery } from './connection';
 import { binaryColumnNames } from './introspect';
 
 export interface ChangeRow {
@@ -340,7 +340,7 @@ class ChunkRead {
   private failure: unknown = null;
   private paused = false;
   private wake: (() => void) | null = null;
-  private connection: { connection: RawConnection; release(): void; destroy(): void } | null = null;
+  private connection: SourceConnection | null = null;
   private closed = false;
   /** Rows received so far, and the last of them. */
   count = 0;
@@ -351,9 +351,17 @@ class ChunkRead {
     private readonly table: SourceTable,
     readonly after: readonly SourceValue[] | null,
     readonly limit: number,
-    private readonly onEnd: (read: ChunkRead) => void = () => {},
   ) {
     void this.start();
+  }
+
+  private onEnd: ((read: ChunkRead) => void) | null = null;
+  private completed = false;
+
+  /** Calls fn once the whole chunk has arrived without error (at once if it already has). */
+  whenComplete(fn: (read: ChunkRead) => void): void {
+    if (this.completed) fn(this);
+    else this.onEnd = fn;
   }
 
   private get doing(): string {
@@ -363,7 +371,7 @@ class ChunkRead {
   private async start(): Promise<void> {
     const { sql, params } = snapshotQuery(this.table, this.after, this.limit);
     try {
-      this.connection = (await this.handle.pool.getConnection()) as unknown as ChunkRead['connection'];
+      this.connection = await this.handle.pool.getConnection();
     } catch (error) {
       this.fail(error);
       return;
@@ -373,7 +381,7 @@ class ChunkRead {
       this.connection = null;
       return;
     }
-    const core = this.connection!.connection;
+    const core = this.connection!.connection as RawConnection;
     core
       .query({ sql, typeCast: exactTypeCast(binaryColumnNames(this.table.columns)) }, params)
       .on('result', (row) => {
@@ -397,7 +405,10 @@ class ChunkRead {
         // The connection goes back before the next chunk asks for one: one connection per reader.
         this.connection?.release();
         this.connection = null;
-        if (!this.closed && this.failure === null) this.onEnd(this);
+        if (!this.closed && this.failure === null) {
+          this.completed = true;
+          this.onEnd?.(this);
+        }
         this.signal();
       })
       .on('error', (error) => this.fail(error));
@@ -406,8 +417,7 @@ class ChunkRead {
   private fail(error: unknown): void {
     this.failure ??= error;
     this.ended = true;
-    this.connection?.destroy();
-    this.connection = null;
+    this.discardConnection();
     this.signal();
   }
 
@@ -425,7 +435,7 @@ class ChunkRead {
         if (next) {
           if (this.paused && this.ready.length < READ_AHEAD_BATCHES / 2) {
             this.paused = false;
-            this.connection?.connection.resume();
+            (this.connection?.connection as RawConnection | undefined)?.resume();
           }
           yield next;
           continue;
@@ -442,11 +452,17 @@ class ChunkRead {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (!this.ended && this.connection) {
-      this.connection.destroy();
-      this.connection = null;
-    }
+    if (!this.ended) this.discardConnection();
     this.ready.length = 0;
+  }
+
+  /** A connection in the middle of a result cannot be reused: it is closed, and its place freed. */
+  private discardConnection(): void {
+    const connection = this.connection;
+    this.connection = null;
+    if (!connection) return;
+    connection.raw.destroy();
+    connection.release();
   }
 }
 
@@ -476,11 +492,12 @@ export interface SnapshotChunkReader {
  */
 export function snapshotChunkReader(handle: SourceHandle, table: SourceTable, limit: number): SnapshotChunkReader {
   let ahead: ChunkRead | null = null;
+  // Only the chunk being read starts the next one: one chunk ahead, never a chain of them.
   const readAhead = (done: ChunkRead): void => {
     // A short chunk is the last one; a full one is followed by the next, after its last key.
     if (done.count < done.limit || done.lastRow === null) return;
     const row = done.lastRow;
-    ahead = new ChunkRead(handle, table, table.key.map((k) => row[k] ?? null), limit, readAhead);
+    ahead = new ChunkRead(handle, table, table.key.map((k) => row[k] ?? null), limit);
   };
   return {
     read(after) {
@@ -488,9 +505,10 @@ export function snapshotChunkReader(handle: SourceHandle, table: SourceTable, li
       if (ahead !== null && sameKey(ahead.after, after)) chunk = ahead;
       else {
         (ahead as ChunkRead | null)?.close();
-        chunk = new ChunkRead(handle, table, after, limit, readAhead);
+        chunk = new ChunkRead(handle, table, after, limit);
       }
       ahead = null;
+      chunk.whenComplete(readAhead);
       return chunk.batches();
     },
     close() {

@@ -27,6 +27,8 @@ interface WriterArgs {
   database: string;
   connections: number;
   rate: number;
+  /** Rows per committed INSERT (default 1): ids firstId + op x rowsPerCommit onwards. */
+  rowsPerCommit?: number;
   durationMs: number;
   firstId: number;
 }
@@ -48,6 +50,7 @@ async function writer(args: WriterArgs): Promise<void> {
   await send({ type: 'ready' });
   await new Promise<void>((resolve) => process.once('message', () => resolve()));
   const total = Math.round((args.rate * args.durationMs) / 1000);
+  const perCommit = args.rowsPerCommit ?? 1;
   const commits: [number, number][] = [];
   const started = nowUs();
   const intervalUs = 1e6 / args.rate;
@@ -63,9 +66,11 @@ async function writer(args: WriterArgs): Promise<void> {
         const wait = due - nowUs();
         if (wait > 1500) await sleep(Math.floor(wait / 1000));
         if (nowUs() > deadline) return;
-        const id = args.firstId + op;
-        await conn.query('INSERT INTO events (id, writer, payload, written_at) VALUES (?, ?, ?, NOW(6))', [id, w, `event ${id} from writer ${w}`]);
-        commits.push([id, nowUs()]);
+        const first = args.firstId + op * perCommit;
+        const ids = Array.from({ length: perCommit }, (_, i) => first + i);
+        await conn.query(`INSERT INTO events (id, writer, payload, written_at) VALUES ${ids.map(() => '(?, ?, ?, NOW(6))').join(', ')}`, ids.flatMap((id) => [id, w, `event ${id} from writer ${w}`]));
+        const at = nowUs();
+        for (const id of ids) commits.push([id, at]);
       }
     }),
   );

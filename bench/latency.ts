@@ -4,6 +4,7 @@
  * visible. Latency = first seen in PostgreSQL - COMMIT returned to the writer, on one monotonic clock.
  */
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   check,
@@ -17,6 +18,7 @@ import {
   log,
   median,
   mysqlAdmin,
+  pgAdmin,
   MYSQL_PORT,
   percentile,
   PG_PORT,
@@ -103,81 +105,13 @@ export async function latencyBench(ctx: Context): Promise<void> {
   let firstId = 1;
   for (let rep = 0; rep < ctx.reps; rep++) {
     for (const pollInterval of rep % 2 ? [...intervals].reverse() : intervals) {
-      const config = writeConfig('lat', pgDb, [{ id: 's1', database: src }], ['events'], { pollInterval });
-      const follow = startProcess(tributaryArgv(config, ['sync', '--follow'], ctx.cpuProfDir), { timeoutMs: durationMs + 180_000, pollRss: true, label: 'sync --follow' });
-      // The follower logs "pass finished" with the pass duration for every pass that applied changes.
-      const passMs: number[] = [];
-      let partial = '';
-      follow.child.stderr!.on('data', (d: Buffer) => {
-        const lines = (partial + d.toString()).split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) {
-          if (!line.includes('"pass finished"') || passMs.length >= 100_000) continue;
-          try {
-            const ms = (JSON.parse(line) as { ms?: number }).ms;
-            if (typeof ms === 'number') passMs.push(ms);
-          } catch {
-            // not a JSON line
-          }
-        }
-      });
-      let writer: ReturnType<typeof startChild> | null = null;
-      let watcher: ReturnType<typeof startChild> | null = null;
-      try {
-        // Wait until the follower announces itself, then a little for its first passes.
-        for (let i = 0; i < 400 && !follow.stderr().includes('following changes'); i++) {
-          if (follow.child.exitCode !== null) break;
-          await sleep(50);
-        }
-        if (!follow.stderr().includes('following changes')) throw new Error(`sync --follow did not start:\n${follow.stderr().slice(-2000)}`);
-        await sleep(1_000);
-        watcher = startChild({ mode: 'watcher', host: HOST, port: PG_PORT, database: pgDb, pollMs: 5, firstId, maxMs: durationMs + 60_000 }, durationMs + 90_000);
-        await watcher.next();
-        writer = startChild({ mode: 'writer', host: HOST, port: MYSQL_PORT, database: src, connections, rate, durationMs, firstId }, durationMs + 90_000);
-        await writer.next();
-        writer.send({ go: true });
-        const written = await writer.next();
-        const commits = written.commits!;
-        watcher.send({ expected: commits.length });
-        const watched = await watcher.next();
-        const seen = new Map(watched.seen!);
-        const latencies: number[] = [];
-        let missing = 0;
-        for (const [id, committedUs] of commits) {
-          const at = seen.get(id);
-          if (at === undefined) missing++;
-          else latencies.push((at - committedUs) / 1000);
-        }
-        latencies.sort((a, b) => a - b);
-        firstId += Math.round((rate * durationMs) / 1000) + 10;
-        killGroup(follow.child, 'SIGTERM');
-        const stopped = await follow.done;
-        const run: LatencyRun = {
-          pollInterval,
-          p50: percentile(latencies, 50),
-          p95: percentile(latencies, 95),
-          p99: percentile(latencies, 99),
-          max: latencies[latencies.length - 1] ?? NaN,
-          missing,
-          commits: commits.length,
-          rate: commits.length / (written.elapsedUs! / 1e6),
-          rssKb: stopped.maxRssKb,
-          passes: passMs.length,
-          passP50: percentile([...passMs].sort((a, b) => a - b), 50),
-          passP95: percentile([...passMs].sort((a, b) => a - b), 95),
-        };
-        runs.push(run);
-        log(
-          `latency rep ${rep + 1}/${ctx.reps} pollInterval ${pollInterval} ms: p50 ${fmt(run.p50, 1)} p95 ${fmt(run.p95, 1)} p99 ${fmt(run.p99, 1)} ms, ` +
-            `${fmt(run.commits)} commits at ${fmt(run.rate)}/s, ${missing} never seen, ${watched.polls} watcher polls; ${run.passes} passes applied changes, pass p50 ${fmt(run.passP50)} ms p95 ${fmt(run.passP95)} ms`,
-        );
-      } finally {
-        writer?.stop();
-        watcher?.stop();
-        killGroup(follow.child, 'SIGTERM');
-        const end = await Promise.race([follow.done, sleep(20_000).then(() => null)]);
-        if (end === null) killGroup(follow.child, 'SIGKILL');
-      }
+      const run = await followRun(ctx, { src, pgDb, pollInterval, rate, rowsPerCommit: 1, connections, durationMs, firstId });
+      firstId = run.nextId;
+      runs.push(run);
+      log(
+        `latency rep ${rep + 1}/${ctx.reps} pollInterval ${pollInterval} ms: p50 ${fmt(run.p50, 1)} p95 ${fmt(run.p95, 1)} p99 ${fmt(run.p99, 1)} ms, ` +
+          `${fmt(run.commits)} commits at ${fmt(run.rate)}/s, ${run.missing} never seen; ${run.passes} passes applied changes, pass p50 ${fmt(run.passP50)} ms p95 ${fmt(run.passP95)} ms`,
+      );
     }
   }
   for (const pollInterval of intervals) {
@@ -200,4 +134,158 @@ export async function latencyBench(ctx: Context): Promise<void> {
     );
   }
   ctx.notes.push(`latency: writer = ${connections} connections, single-row autocommit INSERTs paced to ${rate}/s in total; watcher polls every 5 ms (adds up to ~5 ms to each figure)`);
+}
+
+export interface FollowSpec {
+  src: string;
+  pgDb: string;
+  pollInterval: number;
+  /** Commits per second, all connections together. */
+  rate: number;
+  /** Rows per committed multi-row INSERT: changes/s = rate x rowsPerCommit. */
+  rowsPerCommit: number;
+  connections: number;
+  durationMs: number;
+  firstId: number;
+}
+
+export interface FollowRun extends LatencyRun {
+  /** The first id free for the next run. */
+  nextId: number;
+  /** Rows committed per second, as achieved. */
+  rowRate: number;
+  /** Passes that applied changes, per second of the run. */
+  passesPerSecond: number;
+  /** CPU used during the writing, as % of one core: the follower, MariaDB (whole server), the follower's PostgreSQL backends. */
+  cpu: { follower: number; mysql: number; pg: number };
+}
+
+/** CPU time (ms) a process has used so far, or NaN when it cannot be read. */
+export function processCpuMs(pid: number | null | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 per second on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+async function mariadbPid(): Promise<number | null> {
+  const conn = await mysqlAdmin();
+  try {
+    const [rows] = await conn.query('SELECT @@pid_file AS f');
+    const pid = Number(readFileSync(String((rows as { f: string }[])[0]!.f), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  } finally {
+    await conn.end();
+  }
+}
+
+/** PostgreSQL backends of the database other than the watcher (the follower's connections). */
+async function followerBackends(pgDb: string): Promise<number[]> {
+  const client = await pgAdmin();
+  try {
+    const result = await client.query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND application_name <> 'tributary-bench-watcher'",
+      [pgDb],
+    );
+    return result.rows.map((r) => r.pid);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * One `sync --follow` run while the writer commits at the given rate: commit -> visible latency of
+ * every row, the passes that applied changes, and the CPU the follower and both servers used.
+ */
+export async function followRun(ctx: Context, spec: FollowSpec): Promise<FollowRun> {
+  const { src, pgDb, pollInterval, rate, rowsPerCommit, connections, durationMs, firstId } = spec;
+  const config = writeConfig('lat', pgDb, [{ id: 's1', database: src }], ['events'], { pollInterval });
+  const follow = startProcess(tributaryArgv(config, ['sync', '--follow'], ctx.cpuProfDir), { timeoutMs: durationMs + 180_000, pollRss: true, label: 'sync --follow' });
+  // The follower logs "pass finished" with the pass duration for every pass that applied changes.
+  const passMs: number[] = [];
+  let partial = '';
+  follow.child.stderr!.on('data', (d: Buffer) => {
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.includes('"pass finished"') || passMs.length >= 1_000_000) continue;
+      try {
+        const ms = (JSON.parse(line) as { ms?: number }).ms;
+        if (typeof ms === 'number') passMs.push(ms);
+      } catch {
+        // not a JSON line
+      }
+    }
+  });
+  let writer: ReturnType<typeof startChild> | null = null;
+  let watcher: ReturnType<typeof startChild> | null = null;
+  try {
+    // Wait until the follower announces itself, then a little for its first passes.
+    for (let i = 0; i < 400 && !follow.stderr().includes('following changes'); i++) {
+      if (follow.child.exitCode !== null) break;
+      await sleep(50);
+    }
+    if (!follow.stderr().includes('following changes')) throw new Error(`sync --follow did not start:\n${follow.stderr().slice(-2000)}`);
+    await sleep(1_000);
+    watcher = startChild({ mode: 'watcher', host: HOST, port: PG_PORT, database: pgDb, pollMs: 5, firstId, maxMs: durationMs + 60_000 }, durationMs + 90_000);
+    await watcher.next();
+    writer = startChild({ mode: 'writer', host: HOST, port: MYSQL_PORT, database: src, connections, rate, rowsPerCommit, durationMs, firstId }, durationMs + 90_000);
+    await writer.next();
+    const mysqlPid = await mariadbPid();
+    const backends = await followerBackends(pgDb);
+    const passesBefore = passMs.length;
+    const cpuNow = (): [number, number, number] => [processCpuMs(follow.child.pid), processCpuMs(mysqlPid), backends.reduce((sum, pid) => sum + processCpuMs(pid), 0)];
+    const cpuBefore = cpuNow();
+    writer.send({ go: true });
+    const written = await writer.next();
+    const cpuAfter = cpuNow();
+    const passes = passMs.length - passesBefore;
+    const commits = written.commits!;
+    watcher.send({ expected: commits.length });
+    const watched = await watcher.next();
+    const seen = new Map(watched.seen!);
+    const latencies: number[] = [];
+    let missing = 0;
+    for (const [id, committedUs] of commits) {
+      const at = seen.get(id);
+      if (at === undefined) missing++;
+      else latencies.push((at - committedUs) / 1000);
+    }
+    latencies.sort((a, b) => a - b);
+    killGroup(follow.child, 'SIGTERM');
+    const stopped = await follow.done;
+    const seconds = written.elapsedUs! / 1e6;
+    const share = (i: number): number => ((cpuAfter[i]! - cpuBefore[i]!) / 1000 / seconds) * 100;
+    const sortedPasses = [...passMs].sort((a, b) => a - b);
+    return {
+      pollInterval,
+      p50: percentile(latencies, 50),
+      p95: percentile(latencies, 95),
+      p99: percentile(latencies, 99),
+      max: latencies[latencies.length - 1] ?? NaN,
+      missing,
+      commits: commits.length,
+      rate: commits.length / rowsPerCommit / seconds,
+      rowRate: commits.length / seconds,
+      rssKb: stopped.maxRssKb,
+      passes: passMs.length,
+      passesPerSecond: passes / seconds,
+      passP50: percentile(sortedPasses, 50),
+      passP95: percentile(sortedPasses, 95),
+      nextId: firstId + Math.round((rate * rowsPerCommit * durationMs) / 1000) + rowsPerCommit * 10,
+      cpu: { follower: share(0), mysql: share(1), pg: share(2) },
+    };
+  } finally {
+    writer?.stop();
+    watcher?.stop();
+    killGroup(follow.child, 'SIGTERM');
+    const end = await Promise.race([follow.done, sleep(20_000).then(() => null)]);
+    if (end === null) killGroup(follow.child, 'SIGKILL');
+  }
 }

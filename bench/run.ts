@@ -30,11 +30,12 @@ import {
   runProcess,
   type Figure,
 } from './lib';
+import { kneeBench } from './knee';
 import { shardsBench } from './shards';
 import { snapshotBench } from './snapshot';
 import { triggerCostBench } from './triggercost';
 
-const WORKLOADS = ['snapshot', 'backlog', 'latency', 'triggers', 'shards'] as const;
+const WORKLOADS = ['snapshot', 'backlog', 'latency', 'knee', 'triggers', 'shards'] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 interface Args {
@@ -204,6 +205,7 @@ async function main(): Promise<number> {
     if (w === 'snapshot') await runWorkload('1 snapshot', () => snapshotBench(ctx));
     if (w === 'backlog') await runWorkload('2 backlog drain', () => backlogBench(ctx, backlogSizes(ctx, false)));
     if (w === 'latency') await runWorkload('3 latency', () => latencyBench(ctx));
+    if (w === 'knee') await runWorkload('3 follow knee', () => kneeBench(ctx));
     if (w === 'triggers') await runWorkload('4 trigger cost', () => triggerCostBench(ctx));
     if (w === 'shards') await runWorkload('6 many shards', () => shardsBench(ctx));
   }

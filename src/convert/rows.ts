@@ -2,8 +2,8 @@
 import type { BadValuePolicy } from '../config';
 import { TributaryError } from '../errors';
 import type { SourceRow, SourceValue } from '../model';
-import type { TargetTable } from '../postgres/schema';
-import { encodeCopyValue, escapeCopy } from './typemap';
+import type { TargetColumn, TargetTable } from '../postgres/schema';
+import { BadValue, encodeCopyField, escapeCopy } from './typemap';
 
 /** A map key for a primary-key value list; Buffers by their bytes. */
 export function keyString(values: readonly SourceValue[]): string {
@@ -39,23 +39,47 @@ export function encodeRow(sourceId: string, table: TargetTable, row: SourceRow, 
   const rejects: Reject[] = [];
   let keep = true;
   for (const column of table.columns) {
-    const raw = row[column.source.name] ?? null;
-    const result = encodeCopyValue(column.source, raw, column.pgType);
-    if (result.ok) {
-      fields.push(result.text);
-      continue;
-    }
-    const key = rowKey(table, row);
-    if (policy === 'fail') {
-      throw new TributaryError('BAD_VALUE', `source ${sourceId}, table ${table.name}, row ${describeKey(table, key)}: ${result.reason} (onBadValue: fail)`);
-    }
-    // A key value cannot be replaced by NULL: the row is kept out whatever the policy.
-    const nullable = policy === 'null' && !table.sourceKey.includes(column.source.name);
-    rejects.push({ key, column: column.name, raw, reason: result.reason, action: nullable ? 'nulled' : 'rejected' });
-    if (nullable) fields.push('\\N');
+    const field = encodeCopyField(column.source, row[column.source.name] ?? null, column.pgType);
+    if (typeof field === 'string') fields.push(field);
+    else if (refuse(sourceId, table, row, column, field, policy, rejects)) fields.push('\\N');
     else keep = false;
   }
   return keep ? { fields, rejects } : { fields: null, rejects };
+}
+
+/**
+ * encodeRow for the snapshot's hot path: the row's fields joined by tabs (no array per row, no
+ * result object), or null when the row is kept out. Rejects are appended to the given list.
+ */
+export function encodeRowText(sourceId: string, table: TargetTable, row: SourceRow, policy: BadValuePolicy, rejects: Reject[]): string | null {
+  let text = '';
+  let keep = true;
+  const columns = table.columns;
+  for (let i = 0; i < columns.length; i++) {
+    const column = columns[i]!;
+    let field = encodeCopyField(column.source, row[column.source.name] ?? null, column.pgType);
+    if (typeof field !== 'string') {
+      if (!refuse(sourceId, table, row, column, field, policy, rejects)) keep = false;
+      field = '\\N';
+    }
+    text += i === 0 ? field : '\t' + field;
+  }
+  return keep ? text : null;
+}
+
+/**
+ * A value PostgreSQL cannot hold, by the table's policy: throws for 'fail'; otherwise records the
+ * reject and says whether NULL may stand in for the value (true) or the row is kept out (false).
+ */
+function refuse(sourceId: string, table: TargetTable, row: SourceRow, column: TargetColumn, bad: BadValue, policy: BadValuePolicy, rejects: Reject[]): boolean {
+  const key = rowKey(table, row);
+  if (policy === 'fail') {
+    throw new TributaryError('BAD_VALUE', `source ${sourceId}, table ${table.name}, row ${describeKey(table, key)}: ${bad.reason} (onBadValue: fail)`);
+  }
+  // A key value cannot be replaced by NULL: the row is kept out whatever the policy.
+  const nullable = policy === 'null' && !table.sourceKey.includes(column.source.name);
+  rejects.push({ key, column: column.name, raw: row[column.source.name] ?? null, reason: bad.reason, action: nullable ? 'nulled' : 'rejected' });
+  return nullable;
 }
 
 /** Fields of a delete marker: the key columns set, every other column NULL. */
@@ -63,17 +87,21 @@ export function encodeKeyOnly(sourceId: string, table: TargetTable, key: readonl
   return table.columns.map((column) => {
     const index = table.sourceKey.indexOf(column.source.name);
     if (index === -1) return '\\N';
-    const result = encodeCopyValue(column.source, key[index] ?? null, column.pgType);
-    if (!result.ok) throw new TributaryError('BAD_VALUE', `source ${sourceId}, table ${table.name}: key column ${column.name}: ${result.reason}`);
-    return result.text;
+    const field = encodeCopyField(column.source, key[index] ?? null, column.pgType);
+    if (field instanceof BadValue) throw new TributaryError('BAD_VALUE', `source ${sourceId}, table ${table.name}: key column ${column.name}: ${field.reason}`);
+    return field;
   });
 }
 
 /** One staging line (see stageColumns): operation (K: key of a row kept out, see postgres/replace.ts), source, the key for shared-key tables, fields. */
 export function stageLine(op: 'U' | 'D' | 'K', sourceId: string, table: TargetTable, key: readonly SourceValue[], fields: readonly string[]): string {
-  const parts = [op, sourceId];
-  if (!table.keyIncludesSource) parts.push(escapeCopy(keyString(key)));
-  return parts.join('\t') + '\t' + fields.join('\t') + '\n';
+  return stageLineText(op, sourceId, table, key, fields.join('\t'));
+}
+
+/** stageLine with the fields already joined by tabs (see encodeRowText). */
+export function stageLineText(op: 'U' | 'D' | 'K', sourceId: string, table: TargetTable, key: readonly SourceValue[], fieldsText: string): string {
+  const head = table.keyIncludesSource ? op + '\t' + sourceId : op + '\t' + sourceId + '\t' + escapeCopy(keyString(key));
+  return head + '\t' + fieldsText + '\n';
 }
 
 /** Rows refused because another source holds their key (shared key space, conflict: error). */

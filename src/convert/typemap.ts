@@ -7,7 +7,14 @@ import type { SourceColumn, SourceValue } from '../model';
 
 export type EncodeResult = { ok: true; text: string } | { ok: false; reason: string };
 
-type Encoder = (column: SourceColumn, value: string | Buffer) => EncodeResult;
+/** Why a value has no PostgreSQL equivalent. Encoders return it instead of the field text. */
+export class BadValue {
+  constructor(readonly reason: string) {}
+}
+
+// The field text, or why there is none: a string per value and no wrapper object, because encoding
+// runs for every value of every row and the garbage of one object per value showed in profiles.
+type Encoder = (column: SourceColumn, value: string | Buffer) => string | BadValue;
 interface Mapping {
   type: string;
   encode: Encoder;
@@ -39,9 +46,17 @@ export function isGeometryType(pgType: string): boolean {
  * column's type, which decides how a spatial value is written (geometry or bytea).
  */
 export function encodeCopyValue(column: SourceColumn, value: SourceValue, targetType?: string): EncodeResult {
+  const field = encodeCopyField(column, value, targetType);
+  return typeof field === 'string' ? { ok: true, text: field } : { ok: false, reason: field.reason };
+}
+
+/** encodeCopyValue for the hot path: the field text itself, or a BadValue. */
+export function encodeCopyField(column: SourceColumn, value: SourceValue, targetType?: string): string | BadValue {
   if (value === null) return NULL_FIELD;
-  if (targetType !== undefined && isGeometryType(targetType) && isSpatial(column)) return encodeGeometry(column, value);
-  return cachedMapping(column).encode(column, value);
+  const mapping = cachedMapping(column);
+  // The spatial flag first: the type test is a regular expression, too dear for every value.
+  if (mapping.spatial && targetType !== undefined && isGeometryType(targetType)) return encodeGeometry(column, value);
+  return mapping.encode(column, value);
 }
 
 /**
@@ -83,14 +98,14 @@ const encodeGeometry: Encoder = (column, value) => {
   return ok(ewkb.toString('hex'));
 };
 
-const NULL_FIELD: EncodeResult = { ok: true, text: '\\N' };
+const NULL_FIELD = '\\N';
 
 // Encoding runs for every value of every row: the mapping of a column is worked out once.
-const mappings = new WeakMap<SourceColumn, Mapping>();
-function cachedMapping(column: SourceColumn): Mapping {
+const mappings = new WeakMap<SourceColumn, Mapping & { spatial: boolean }>();
+function cachedMapping(column: SourceColumn): Mapping & { spatial: boolean } {
   let mapping = mappings.get(column);
   if (!mapping) {
-    mapping = mappingFor(column);
+    mapping = { ...mappingFor(column), spatial: isSpatial(column) };
     mappings.set(column, mapping);
   }
   return mapping;
@@ -187,12 +202,12 @@ export function escapeCopy(text: string): string {
 }
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
-function ok(text: string): EncodeResult {
-  return { ok: true, text };
+function ok(text: string): string {
+  return text;
 }
 
-function fail(column: SourceColumn, reason: string): EncodeResult {
-  return { ok: false, reason: `column ${JSON.stringify(column.name)}: ${reason}` };
+function fail(column: SourceColumn, reason: string): BadValue {
+  return new BadValue(`column ${JSON.stringify(column.name)}: ${reason}`);
 }
 
 function asString(column: SourceColumn, value: string | Buffer): string {
@@ -262,14 +277,17 @@ const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
  */
 function plainlyValidDate(text: string): boolean {
   if (text.length < 10 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return false;
-  for (const i of [0, 1, 2, 3, 5, 6, 8, 9]) {
-    const c = text.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
+  if (!isDigit(text, 0) || !isDigit(text, 1) || !isDigit(text, 2) || !isDigit(text, 3)) return false;
+  if (!isDigit(text, 5) || !isDigit(text, 6) || !isDigit(text, 8) || !isDigit(text, 9)) return false;
   if (text.startsWith('0000')) return false;
   const month = (text.charCodeAt(5) - 48) * 10 + (text.charCodeAt(6) - 48);
   const day = (text.charCodeAt(8) - 48) * 10 + (text.charCodeAt(9) - 48);
   return month >= 1 && month <= 12 && day >= 1 && day <= 28;
+}
+
+function isDigit(text: string, at: number): boolean {
+  const c = text.charCodeAt(at);
+  return c >= 48 && c <= 57;
 }
 
 function encodeDate(zoneSuffix: string): Encoder {

@@ -9,7 +9,7 @@ import type { IdRange, SourceRow, SourceTable, SourceValue } from '../model';
 import { sqlFile } from '../sqlfiles';
 import type { Evidence } from '../pipeline/gaps';
 import { type CaptureSubject, keyColumns, namesOf, newKeyColumn, oldKeyColumn } from './capture';
-import { exactTypeCast, type SourceHandle, sourceExecute, sourceQuery } from './connection';
+import { exactTypeCast, type SourceConnection, type SourceHandle, sourceExecute, sourceQuery } from './connection';
 import { binaryColumnNames } from './introspect';
 
 export interface ChangeRow {
@@ -311,66 +311,221 @@ export function snapshotQuery(table: SourceTable, after: readonly SourceValue[] 
 // Rows handed over per step: iterating row by row costs an await per row, which dominated the CPU
 // profile of large snapshots.
 const SNAPSHOT_BATCH = 2000;
+// Batches a chunk read ahead may hold before its MySQL stream is paused: enough to cover the commit
+// of the chunk before it, bounded so memory does not grow with the chunk size.
+const READ_AHEAD_BATCHES = 8;
+
+/** The part of mysql2's query command this reader uses: one 'result' event per row. */
+interface RowEvents {
+  on(event: 'result', fn: (row: SourceRow) => void): RowEvents;
+  on(event: 'end', fn: () => void): RowEvents;
+  on(event: 'error', fn: (error: unknown) => void): RowEvents;
+}
+interface RawConnection {
+  query(options: object, params: unknown[]): RowEvents;
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * One snapshot chunk's query, running from the moment it is created: rows are collected in batches
+ * whether or not anyone reads them yet, and the connection is paused (TCP backpressure) while
+ * READ_AHEAD_BATCHES wait unread. Rows arrive through mysql2's per-row events rather than an
+ * object-mode stream, whose bookkeeping per row showed in profiles.
+ */
+class ChunkRead {
+  private readonly ready: SourceRow[][] = [];
+  private batch: SourceRow[] = [];
+  private ended = false;
+  private failure: unknown = null;
+  private paused = false;
+  private wake: (() => void) | null = null;
+  private connection: SourceConnection | null = null;
+  private closed = false;
+  /** Rows received so far, and the last of them. */
+  count = 0;
+  lastRow: SourceRow | null = null;
+
+  constructor(
+    private readonly handle: SourceHandle,
+    private readonly table: SourceTable,
+    readonly after: readonly SourceValue[] | null,
+    readonly limit: number,
+  ) {
+    void this.start();
+  }
+
+  private onEnd: ((read: ChunkRead) => void) | null = null;
+  private completed = false;
+
+  /** Calls fn once the whole chunk has arrived without error (at once if it already has). */
+  whenComplete(fn: (read: ChunkRead) => void): void {
+    if (this.completed) fn(this);
+    else this.onEnd = fn;
+  }
+
+  private get doing(): string {
+    return `snapshotting ${this.table.name}`;
+  }
+
+  private async start(): Promise<void> {
+    const { sql, params } = snapshotQuery(this.table, this.after, this.limit);
+    try {
+      this.connection = await this.handle.pool.getConnection();
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    if (this.closed) {
+      this.connection!.release();
+      this.connection = null;
+      return;
+    }
+    const core = this.connection!.connection as RawConnection;
+    core
+      .query({ sql, typeCast: exactTypeCast(binaryColumnNames(this.table.columns)) }, params)
+      .on('result', (row) => {
+        this.count++;
+        this.lastRow = row;
+        this.batch.push(row);
+        if (this.batch.length >= SNAPSHOT_BATCH) {
+          this.ready.push(this.batch);
+          this.batch = [];
+          if (this.ready.length >= READ_AHEAD_BATCHES && !this.paused) {
+            this.paused = true;
+            core.pause();
+          }
+          this.signal();
+        }
+      })
+      .on('end', () => {
+        if (this.batch.length > 0) this.ready.push(this.batch);
+        this.batch = [];
+        this.ended = true;
+        // The connection goes back before the next chunk asks for one: one connection per reader.
+        this.connection?.release();
+        this.connection = null;
+        if (!this.closed && this.failure === null) {
+          this.completed = true;
+          this.onEnd?.(this);
+        }
+        this.signal();
+      })
+      .on('error', (error) => this.fail(error));
+  }
+
+  private fail(error: unknown): void {
+    this.failure ??= error;
+    this.ended = true;
+    this.discardConnection();
+    this.signal();
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  async *batches(): AsyncGenerator<SourceRow[]> {
+    try {
+      for (;;) {
+        if (this.failure !== null) throw mapDriverError(this.failure, { side: 'source', where: this.handle.where, doing: this.doing });
+        const next = this.ready.shift();
+        if (next) {
+          if (this.paused && this.ready.length < READ_AHEAD_BATCHES / 2) {
+            this.paused = false;
+            (this.connection?.connection as RawConnection | undefined)?.resume();
+          }
+          yield next;
+          continue;
+        }
+        if (this.ended) return;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+    } finally {
+      if (!this.ended) this.close();
+    }
+  }
+
+  /** Stops reading; a query still streaming takes its connection with it (it cannot be reused mid-result). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.ended) this.discardConnection();
+    this.ready.length = 0;
+  }
+
+  /** A connection in the middle of a result cannot be reused: it is closed, and its place freed. */
+  private discardConnection(): void {
+    const connection = this.connection;
+    this.connection = null;
+    if (!connection) return;
+    connection.raw.destroy();
+    connection.release();
+  }
+}
 
 /**
  * Streams the rows of one snapshot chunk (key order, after the given key, at most limit rows) in
- * batches, pausing the MySQL stream while a batch is being written on.
+ * batches, pausing the MySQL stream while batches wait unread.
  */
-export async function* streamSnapshotChunk(handle: SourceHandle, table: SourceTable, after: readonly SourceValue[] | null, limit: number): AsyncGenerator<SourceRow[]> {
-  const { sql, params } = snapshotQuery(table, after, limit);
-  const doing = `snapshotting ${table.name}`;
-  const connection = await handle.pool.getConnection().catch((error: unknown) => {
-    throw mapDriverError(error, { side: 'source', where: handle.where, doing });
+export function streamSnapshotChunk(handle: SourceHandle, table: SourceTable, after: readonly SourceValue[] | null, limit: number): AsyncGenerator<SourceRow[]> {
+  return new ChunkRead(handle, table, after, limit).batches();
+}
+
+/** Reads consecutive snapshot chunks; see snapshotChunkReader. */
+export interface SnapshotChunkReader {
+  /** The rows of the chunk after the given key, at most limit of them, in batches. */
+  read(after: readonly SourceValue[] | null): AsyncGenerator<SourceRow[]>;
+  /** Ends a chunk read ahead and not used. */
+  close(): void;
+}
+
+/**
+ * Reads snapshot chunks one after another, each starting as soon as the one before it has been read
+ * to its end: the next chunk's query and first rows overlap the copy, merge and commit of the current
+ * one, where a chunk boundary otherwise left the process idle (21% of a profiled snapshot). Only rows
+ * are read ahead; nothing is written or recorded before its chunk commits, so a crash resumes exactly
+ * as without it. One MySQL connection at a time: a chunk's connection is released before the next
+ * one's query starts.
+ */
+export function snapshotChunkReader(handle: SourceHandle, table: SourceTable, limit: number): SnapshotChunkReader {
+  let ahead: ChunkRead | null = null;
+  // Only the chunk being read starts the next one: one chunk ahead, never a chain of them.
+  const readAhead = (done: ChunkRead): void => {
+    // A short chunk is the last one; a full one is followed by the next, after its last key.
+    if (done.count < done.limit || done.lastRow === null) return;
+    const row = done.lastRow;
+    ahead = new ChunkRead(handle, table, table.key.map((k) => row[k] ?? null), limit);
+  };
+  return {
+    read(after) {
+      let chunk: ChunkRead;
+      if (ahead !== null && sameKey(ahead.after, after)) chunk = ahead;
+      else {
+        (ahead as ChunkRead | null)?.close();
+        chunk = new ChunkRead(handle, table, after, limit);
+      }
+      ahead = null;
+      chunk.whenComplete(readAhead);
+      return chunk.batches();
+    },
+    close() {
+      (ahead as ChunkRead | null)?.close();
+      ahead = null;
+    },
+  };
+}
+
+function sameKey(a: readonly SourceValue[] | null, b: readonly SourceValue[] | null): boolean {
+  if (a === null || b === null) return a === b;
+  if (a.length !== b.length) return false;
+  return a.every((value, i) => {
+    const other = b[i];
+    if (Buffer.isBuffer(value) || Buffer.isBuffer(other)) return Buffer.isBuffer(value) && Buffer.isBuffer(other) && value.equals(other);
+    return value === other;
   });
-  interface RowStream {
-    on(event: 'data', fn: (row: SourceRow) => void): void;
-    on(event: 'end', fn: () => void): void;
-    on(event: 'error', fn: (error: unknown) => void): void;
-    pause(): void;
-    resume(): void;
-  }
-  try {
-    const core = (connection as unknown as { connection: { query: (o: object, p: unknown[]) => { stream: (o: object) => RowStream } } }).connection;
-    const stream = core.query({ sql, typeCast: exactTypeCast(binaryColumnNames(table.columns)) }, params).stream({ highWaterMark: SNAPSHOT_BATCH });
-    let batch: SourceRow[] = [];
-    let ended = false;
-    let failure: unknown = null;
-    let wake: (() => void) | null = null;
-    const signal = (): void => {
-      const w = wake;
-      wake = null;
-      w?.();
-    };
-    stream.on('data', (row) => {
-      batch.push(row);
-      if (batch.length >= SNAPSHOT_BATCH) {
-        stream.pause();
-        signal();
-      }
-    });
-    stream.on('end', () => {
-      ended = true;
-      signal();
-    });
-    stream.on('error', (error) => {
-      failure = error;
-      signal();
-    });
-    for (;;) {
-      if (failure) throw mapDriverError(failure, { side: 'source', where: handle.where, doing });
-      if (batch.length >= SNAPSHOT_BATCH || (ended && batch.length > 0)) {
-        const full = batch;
-        batch = [];
-        yield full;
-        stream.resume();
-        continue;
-      }
-      if (ended) return;
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
-  } finally {
-    connection.release();
-  }
 }
 
 /** InnoDB's estimate of a table's rows (information_schema; cheap, approximate). */

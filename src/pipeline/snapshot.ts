@@ -15,7 +15,7 @@
  */
 import { faultPoint } from '../faults';
 import type { SourceValue } from '../model';
-import { estimateRows, streamSnapshotChunk } from '../mysql/changes';
+import { estimateRows, snapshotChunkReader } from '../mysql/changes';
 import { beginSnapshot, type Checkpoint, finishSnapshot, raiseWatermark, recordSnapshotProgress } from '../postgres/checkpoint';
 import { inTransaction, type PoolClient, targetQuery } from '../postgres/connection';
 import { SOURCE_COLUMN } from '../postgres/internal-columns';
@@ -35,7 +35,7 @@ import {
 import { finishSnapshotState, setSnapshotPlan, type SnapshotPlan } from '../postgres/snapshot-state';
 import { copyLines, ensureStage, stageColumns } from '../postgres/stage';
 import { recordRejects } from '../postgres/rejects';
-import { conflictRejects, describeKey, encodeKeyOnly, encodeRow, type Reject, rowKey, stageLine } from '../convert/rows';
+import { conflictRejects, describeKey, encodeKeyOnly, encodeRowText, type Reject, rowKey, stageLine, stageLineText } from '../convert/rows';
 import { type Runtime, type Unit, unitKey } from './runtime';
 import { builtUniqueIndexes } from '../postgres/indexes';
 import { buildIndexesAfterSnapshot } from './target-indexes';
@@ -107,93 +107,102 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
   const started = Date.now();
   const estimate = Math.max(await estimateRows(unit.source, unit.sourceTable.name), checkpoint.snapshotState === 'running' ? checkpoint.snapshotRows : 0);
   const done0 = checkpoint.snapshotState === 'running' ? checkpoint.snapshotRows : 0;
-  for (;;) {
-    const chunkStarted = Date.now();
-    let rows = 0;
-    let last: SourceValue[] | null = null;
-    const from = after;
-    const rejects: Reject[] = [];
-    let chunkRemoved = 0;
-    await inTransaction(client, target.where, `copying snapshot of ${table.name}`, async () => {
-      async function* lines(): AsyncGenerator<string> {
-        for await (const batch of streamSnapshotChunk(unit.source, unit.sourceTable, from, chunkSize)) {
-          let text = '';
-          for (const row of batch) {
-            rows++;
-            last = rowKey(table, row);
-            const encoded = encodeRow(sourceId, table, row, unit.tableConfig.onBadValue);
-            if (encoded.rejects.length > 0) rejects.push(...encoded.rejects);
-            if (encoded.fields === null) {
-              if (keepKeys) text += keepLine(sourceId, table, last);
-              continue;
-            }
-            text += viaStage ? stageLine('U', sourceId, table, last, encoded.fields) : sourceId + '\t' + encoded.fields.join('\t') + '\n';
-          }
-          yield text;
-        }
-      }
-      if (viaStage) {
-        const stage = await ensureStage(client, target.where, table);
-        await copyLines(client, target.where, stage, stageColumns(table), lines());
-        const merged = await mergeStage(client, target.where, table, stage);
-        rejects.push(...conflictRejects(merged.conflicts));
-        const lastChunk = rows < chunkSize;
-        if (plan === 'range') {
-          // This chunk's range: after the previous chunk's last key, up to its own last key (open-ended
-          // for the last chunk, which so also removes rows beyond the source's last key).
-          const bounds = { lower: from !== null, upper: !lastChunk };
-          const params = [sourceId, ...(from ?? []), ...(lastChunk ? [] : last!)];
-          const deleted = await targetQuery(client, target.where, `replacing a key range of ${table.name}`, buildRangeDeleteSql(table, stage, bounds), params);
-          chunkRemoved += deleted.rowCount ?? 0;
-        } else if (plan === 'sweep') {
-          await targetQuery(client, target.where, `recording keys of ${table.name}`, buildRememberSeenSql(table, seen, stage));
-          if (lastChunk) {
-            const deleted = await targetQuery(client, target.where, `removing rows of ${table.name} the source no longer has`, buildSweepUnseenSql(table, seen), [sourceId]);
-            chunkRemoved += deleted.rowCount ?? 0;
-            await targetQuery(client, target.where, `finishing snapshot of ${table.name}`, buildDropSeenSql(seen));
-          }
-        }
-      } else {
-        await copyLines(client, target.where, table.qualified, [SOURCE_COLUMN, ...table.columns.map((c) => c.name)], lines());
-      }
-      await recordRejects(client, target.where, id, table.name, rejects, (key) => describeKey(table, key));
-      if (rows > 0) await recordSnapshotProgress(client, target.where, id, last!, rows);
-      if (rows < chunkSize) {
-        await finishSnapshot(client, target.where, id);
-        await finishSnapshotState(client, target.where, id);
-      }
-      faultPoint('during-snapshot');
-    });
-    // A crash right after a chunk committed: the next run resumes after it.
-    if (rows === chunkSize) faultPoint('after-snapshot-chunk');
-    total += rows;
-    removed += chunkRemoved;
-    allRejects.push(...rejects);
-    const elapsed = (Date.now() - started) / 1000;
-    const rate = elapsed > 0 ? total / elapsed : 0;
-    const done = done0 + total;
-    // InnoDB's row count is an estimate: progress may pass 100% or end below it.
-    log.info('snapshot progress', {
-      rows,
-      done,
-      estimatedTotal: estimate,
-      percent: estimate > 0 ? Math.min(100, Math.round((done / estimate) * 1000) / 10) : null,
-      rowsPerSecond: Math.round(rate),
-      etaSeconds: rate > 0 && estimate > done ? Math.round((estimate - done) / rate) : 0,
-      rejects: rejects.length,
-      removed: chunkRemoved,
-      ms: Date.now() - chunkStarted,
-    });
-    if (rows < chunkSize) break;
-    after = last;
-    if (signal?.aborted) {
-      log.info('snapshot stopped; the next run resumes it from here', { done });
-      return { rows: total, removed, rejects: allRejects };
-    }
+  // The next chunk is read while this one is copied and committed (see snapshotChunkReader).
+  const reader = snapshotChunkReader(unit.source, unit.sourceTable, chunkSize);
+  try {
+    return await copyChunks();
+  } finally {
+    reader.close();
   }
-  log.info('snapshot done', { rows: total, removed, plan, ms: Date.now() - started });
-  await buildIndexesAfterSnapshot(runtime, unit);
-  return { rows: total, removed, rejects: allRejects };
+
+  async function copyChunks(): Promise<SnapshotOutcome> {
+    for (;;) {
+      const chunkStarted = Date.now();
+      let rows = 0;
+      let last: SourceValue[] | null = null;
+      const from = after;
+      const rejects: Reject[] = [];
+      let chunkRemoved = 0;
+      await inTransaction(client, target.where, `copying snapshot of ${table.name}`, async () => {
+        async function* lines(): AsyncGenerator<string> {
+          for await (const batch of reader.read(from)) {
+            let text = '';
+            for (const row of batch) {
+              const fields = encodeRowText(sourceId, table, row, unit.tableConfig.onBadValue, rejects);
+              if (fields === null) {
+                if (keepKeys) text += keepLine(sourceId, table, rowKey(table, row));
+                continue;
+              }
+              text += viaStage ? stageLineText('U', sourceId, table, rowKey(table, row), fields) : sourceId + '\t' + fields + '\n';
+            }
+            rows += batch.length;
+            if (batch.length > 0) last = rowKey(table, batch[batch.length - 1]!);
+            yield text;
+          }
+        }
+        if (viaStage) {
+          const stage = await ensureStage(client, target.where, table);
+          await copyLines(client, target.where, stage, stageColumns(table), lines());
+          const merged = await mergeStage(client, target.where, table, stage);
+          rejects.push(...conflictRejects(merged.conflicts));
+          const lastChunk = rows < chunkSize;
+          if (plan === 'range') {
+            // This chunk's range: after the previous chunk's last key, up to its own last key (open-ended
+            // for the last chunk, which so also removes rows beyond the source's last key).
+            const bounds = { lower: from !== null, upper: !lastChunk };
+            const params = [sourceId, ...(from ?? []), ...(lastChunk ? [] : last!)];
+            const deleted = await targetQuery(client, target.where, `replacing a key range of ${table.name}`, buildRangeDeleteSql(table, stage, bounds), params);
+            chunkRemoved += deleted.rowCount ?? 0;
+          } else if (plan === 'sweep') {
+            await targetQuery(client, target.where, `recording keys of ${table.name}`, buildRememberSeenSql(table, seen, stage));
+            if (lastChunk) {
+              const deleted = await targetQuery(client, target.where, `removing rows of ${table.name} the source no longer has`, buildSweepUnseenSql(table, seen), [sourceId]);
+              chunkRemoved += deleted.rowCount ?? 0;
+              await targetQuery(client, target.where, `finishing snapshot of ${table.name}`, buildDropSeenSql(seen));
+            }
+          }
+        } else {
+          await copyLines(client, target.where, table.qualified, [SOURCE_COLUMN, ...table.columns.map((c) => c.name)], lines());
+        }
+        await recordRejects(client, target.where, id, table.name, rejects, (key) => describeKey(table, key));
+        if (rows > 0) await recordSnapshotProgress(client, target.where, id, last!, rows);
+        if (rows < chunkSize) {
+          await finishSnapshot(client, target.where, id);
+          await finishSnapshotState(client, target.where, id);
+        }
+        faultPoint('during-snapshot');
+      });
+      // A crash right after a chunk committed: the next run resumes after it.
+      if (rows === chunkSize) faultPoint('after-snapshot-chunk');
+      total += rows;
+      removed += chunkRemoved;
+      allRejects.push(...rejects);
+      const elapsed = (Date.now() - started) / 1000;
+      const rate = elapsed > 0 ? total / elapsed : 0;
+      const done = done0 + total;
+      // InnoDB's row count is an estimate: progress may pass 100% or end below it.
+      log.info('snapshot progress', {
+        rows,
+        done,
+        estimatedTotal: estimate,
+        percent: estimate > 0 ? Math.min(100, Math.round((done / estimate) * 1000) / 10) : null,
+        rowsPerSecond: Math.round(rate),
+        etaSeconds: rate > 0 && estimate > done ? Math.round((estimate - done) / rate) : 0,
+        rejects: rejects.length,
+        removed: chunkRemoved,
+        ms: Date.now() - chunkStarted,
+      });
+      if (rows < chunkSize) break;
+      after = last;
+      if (signal?.aborted) {
+        log.info('snapshot stopped; the next run resumes it from here', { done });
+        return { rows: total, removed, rejects: allRejects };
+      }
+    }
+    log.info('snapshot done', { rows: total, removed, plan, ms: Date.now() - started });
+    await buildIndexesAfterSnapshot(runtime, unit);
+    return { rows: total, removed, rejects: allRejects };
+  }
 }
 
 /** A staged key-only line for a row kept out; nothing when not even its key fits PostgreSQL. */

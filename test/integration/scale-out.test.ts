@@ -26,6 +26,7 @@ async function inSync(): Promise<boolean> {
 test('three followers, one killed mid-run: no unit stalls and the target equals the sources', async () => {
   const config = s.configFile(TABLES, 'pollInterval: 50\nconcurrency: 2');
   expect((await runCli(['--config', config, 'triggers', 'install'])).code).toBe(0);
+  for (const id of s.sourceIds) for (const t of TABLES) await s.mysqlExec(id, `INSERT INTO ${t} VALUES (1000000, 0)`);
   const workers = [0, 1, 2].map(() => startCli(['--config', config, '--log-format', 'json', 'sync', '--follow']));
   let next = 1;
   const write = async (rounds: number): Promise<void> => {
@@ -39,6 +40,10 @@ test('three followers, one killed mid-run: no unit stalls and the target equals 
     }
   };
   try {
+    // The followers' first snapshots done before writing (a seed row visible in the target): on a slow
+    // machine, writes made while they still start would all arrive by snapshot and no batch would show
+    // the work being shared.
+    expect(await eventually(() => inSync().catch(() => false), 150, 200)).toBe(true);
     await write(20);
     workers[0]!.child.kill('SIGKILL');
     await write(20);

@@ -1,4 +1,4 @@
-/** Fixed SQL lives in .sql files under sql/; this reads them once and caches them. */
+/** Fixed SQL of the MySQL side lives in .sql files under sql/mysql; this reads them once and caches them. */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 

@@ -27,6 +27,11 @@ export interface Reject {
   action: 'rejected' | 'nulled';
 }
 
+/** Rejects as tributary.rejects stores them: the row's key as a map key and as people read it. */
+export function storedRejects(table: TargetTable, rejects: readonly Reject[]): { rowKey: string; keyText: string; column: string; raw: SourceValue; reason: string; action: Reject['action'] }[] {
+  return rejects.map((r) => ({ rowKey: keyString(r.key), keyText: describeKey(table, r.key), column: r.column, raw: r.raw, reason: r.reason, action: r.action }));
+}
+
 export type EncodedRow = { fields: string[]; rejects: Reject[] } | { fields: null; rejects: Reject[] };
 
 /**

@@ -6,16 +6,15 @@
 import { faultPoint } from '../faults';
 import type { SourceRow, SourceValue } from '../model';
 import { fetchRows, pruneChanges } from '../mysql/changes';
-import { advanceCheckpoint, loadCheckpoint, lockCheckpoint, type UnitId, unlockUnit, waitLockUnit } from '../postgres/checkpoint';
 import { connectTarget, inTransaction, type PoolClient } from '../postgres/connection';
 import { type MergeCounts, mergeStage } from '../postgres/merge';
 import { copyLines, ensureStage, stageColumns } from '../postgres/stage';
 import type { Batch } from './poll';
 import { gapChanges } from './gaps';
 import { TributaryError } from '../errors';
-import { clearRejectsForKeys, recordRejects } from '../postgres/rejects';
-import { conflictRejects, describeKey, encodeKeyOnly, encodeRow, keyString, type Reject, rowKey, stageLine } from '../convert/rows';
-import type { Runtime, Unit } from './runtime';
+import { unitState } from '../postgres/state';
+import { conflictRejects, describeKey, encodeKeyOnly, encodeRow, keyString, type Reject, rowKey, stageLine, storedRejects } from '../convert/rows';
+import { type Runtime, stateUnit, type Unit } from './runtime';
 
 /**
  * Makes the target rows of the given keys equal to the source's current rows: upserts the rows that
@@ -29,7 +28,6 @@ export async function stageAndMerge(unit: Unit, client: PoolClient, where: strin
   if (keys.length === 0) return { inserted: 0, updated: 0, deleted: 0, rejects: [] };
   const sourceId = unit.source.id;
   const table = unit.target;
-  const id: UnitId = { sourceId, table: unit.sourceTable.name };
   const stage = await ensureStage(client, where, table);
   const rejects: Reject[] = [];
   const staged: string[] = [];
@@ -69,17 +67,18 @@ export async function stageAndMerge(unit: Unit, client: PoolClient, where: strin
   faultPoint('after-copy');
   const { conflicts, ...counts } = await mergeStage(client, where, table, stage);
   rejects.push(...conflictRejects(conflicts));
-  await clearRejectsForKeys(client, where, id, staged);
-  await recordRejects(client, where, id, table.name, rejects, (key) => describeKey(table, key));
+  const state = unitState(client, where, stateUnit(unit));
+  await state.clearRejectsForKeys(staged);
+  await state.recordRejects(storedRejects(table, rejects));
   return { ...counts, rejects };
 }
 
 export async function applyBatch(unit: Unit, client: PoolClient, where: string, batch: Batch): Promise<AppliedCounts> {
-  const id: UnitId = { sourceId: unit.source.id, table: unit.sourceTable.name };
+  const state = unitState(client, where, stateUnit(unit));
   return inTransaction(client, where, `applying changes to ${unit.target.name}`, async () => {
-    await lockCheckpoint(client, where, id, batch.previousHighWater);
+    await state.lockCheckpoint(batch.previousHighWater);
     const counts = await stageAndMerge(unit, client, where, batch.keys);
-    await advanceCheckpoint(client, where, id, batch.plan.newHighWater, batch.changes.length, gapChanges(batch));
+    await state.advance(batch.plan.newHighWater, batch.changes.length, gapChanges(batch));
     return counts;
   });
 }
@@ -104,15 +103,15 @@ export async function pruneBatch(unit: Unit, batch: Batch, below = Infinity): Pr
  */
 export async function repairKeys(runtime: Runtime, unit: Unit, keys: readonly SourceValue[][]): Promise<AppliedCounts> {
   const where = runtime.target.where;
-  const id: UnitId = { sourceId: unit.source.id, table: unit.sourceTable.name };
   const client = await connectTarget(runtime.target, `repairing ${unit.target.name}`);
+  const state = unitState(client, where, stateUnit(unit));
   let broken = false;
   try {
-    await waitLockUnit(client, where, id);
+    await state.waitLock();
     try {
       // A repair between a crashed snapshot and its resumption would insert rows the snapshot then
       // copies again; such a unit is left to the snapshot.
-      const checkpoint = await loadCheckpoint(client, where, id, unit.target.name);
+      const checkpoint = await state.load();
       if (checkpoint.snapshotState !== 'done') {
         throw new TributaryError('INTERNAL', `${unit.source.id}.${unit.sourceTable.name} has a snapshot in progress; run sync before repairing it`);
       }
@@ -128,7 +127,7 @@ export async function repairKeys(runtime: Runtime, unit: Unit, keys: readonly So
       }
       return total;
     } finally {
-      await unlockUnit(client, where, id).catch(() => (broken = true));
+      await state.unlock().catch(() => (broken = true));
     }
   } catch (error) {
     broken = true;

@@ -28,7 +28,7 @@ import {
   type Registration,
   rejoinRegistry,
 } from '../mysql/consumers';
-import type { Checkpoint, StoredGap } from '../postgres/checkpoint';
+import type { Checkpoint, StoredGap } from '../postgres/state';
 import { inGaps } from './gaps';
 import { pruneBatch } from './apply';
 import type { Batch } from './poll';

@@ -30,7 +30,7 @@
  * are not re-applied, and the usual clean-up prunes them.
  */
 import { readChangelogTop, readEvidence, scanChangeIds } from '../mysql/changes';
-import type { StoredGap } from '../postgres/checkpoint';
+import type { StoredGap } from '../postgres/state';
 import { type Evidence, missingRuns, mysqlTimeToMicros } from './gaps';
 import type { Unit } from './runtime';
 

@@ -25,7 +25,7 @@
  * they were first seen, and auto-increment ids are handed out in increasing order).
  */
 import type { IdRange } from '../model';
-import type { GapChanges, StoredGap } from '../postgres/checkpoint';
+import type { GapChanges, StoredGap } from '../postgres/state';
 
 /**
  * The writing transactions InnoDB reports alive, and MySQL's clock (UTC) when it was read. alive is

@@ -7,8 +7,7 @@ import { TributaryError } from '../errors';
 import { type CaptureState, readCaptureState } from '../mysql/capture';
 import { readChangelogEdges, readEvidence } from '../mysql/changes';
 import { captureProblems, namesOf } from '../mysql/capture';
-import { targetQuery } from '../postgres/connection';
-import { sqlFile } from '../sqlfiles';
+import { probeUnits, recordPass as storePassOutcomes, type UnitProbe } from '../postgres/state';
 import type { Evidence } from './gaps';
 import { asTributaryError, markSourceDown, probeDueSources, recheckRefusedSources, rejoinRecovered, type SourceAvailability, sourceAvailability } from './outages';
 import { buildUnits, prepareRuntime, type Runtime, type Unit, usingSource } from './runtime';
@@ -193,13 +192,13 @@ async function runUnits(runtime: Runtime, units: readonly Unit[], dryRun: boolea
  */
 async function findIdleUnits(runtime: Runtime, units: readonly Unit[], captureState: (id: string) => Promise<CaptureState>, limit: ReturnType<typeof pLimit>): Promise<Map<Unit, number>> {
   const idle = new Map<Unit, number>();
-  let probe;
+  let probe: UnitProbe[];
   try {
-    probe = (await targetQuery(runtime.target.pool, runtime.target.where, 'probing units', sqlFile('state/pass_probe.sql'))).rows;
+    probe = await probeUnits(runtime.target.pool, runtime.target.where);
   } catch {
     return idle;
   }
-  const checkpoints = new Map(probe.map((row) => [JSON.stringify([row.source_id, row.source_table]), row]));
+  const checkpoints = new Map(probe.map((row) => [JSON.stringify([row.sourceId, row.table]), row]));
   const bySource = new Map<string, Unit[]>();
   for (const unit of units) bySource.set(unit.source.id, [...(bySource.get(unit.source.id) ?? []), unit]);
   await Promise.all(
@@ -224,17 +223,17 @@ async function findIdleUnits(runtime: Runtime, units: readonly Unit[], captureSt
               row !== undefined &&
               !unit.blocked &&
               !unit.targetCreated &&
-              row.snapshot_state === 'done' &&
-              !row.capture_broken &&
-              !row.schema_change_seen &&
+              row.snapshotState === 'done' &&
+              !row.captureBroken &&
+              !row.schemaChangeSeen &&
               !state.onlineSchemaChange.has(unit.sourceTable.name) &&
-              !row.has_gaps &&
-              row.changelog_token !== null &&
-              row.changelog_token === state.changelogs.get(names.changelog)?.token &&
-              Array.isArray(row.synced_columns) &&
-              row.synced_columns.length === columns.length &&
-              columns.every((c) => row.synced_columns.includes(c)) &&
-              settingsUnchanged(row.synced_settings, unit, runtime.config.target.schema) &&
+              !row.hasGaps &&
+              row.changelogToken !== null &&
+              row.changelogToken === state.changelogs.get(names.changelog)?.token &&
+              Array.isArray(row.syncedColumns) &&
+              row.syncedColumns.length === columns.length &&
+              columns.every((c) => row.syncedColumns!.includes(c)) &&
+              settingsUnchanged(row.syncedSettings, unit, runtime.config.target.schema) &&
               captureProblems(unit.sourceTable, unit.sourceTable, state, unit.changelogTable).length === 0
             );
           });
@@ -243,7 +242,7 @@ async function findIdleUnits(runtime: Runtime, units: readonly Unit[], captureSt
             () => new Map<string, { lo: number | null; hi: number | null }>(),
           );
           for (const unit of candidates) {
-            const highWater = Number(checkpoints.get(JSON.stringify([sourceId, unit.sourceTable.name]))!.high_water);
+            const highWater = checkpoints.get(JSON.stringify([sourceId, unit.sourceTable.name]))!.highWater;
             const edge = edges.get(namesOf(unit.sourceTable).changelog);
             if (!edge) continue;
             const empty = edge.lo === null && edge.hi === null && highWater === 0;
@@ -300,11 +299,11 @@ async function recordPass(runtime: Runtime, results: UnitResult[]): Promise<void
   if (runtime.longRunning && !failed && Date.now() - runtime.passRecordedAt < RECORD_EVERY_MS) return;
   runtime.passRecordedAt = Date.now();
   try {
-    await targetQuery(runtime.target.pool, runtime.target.where, 'recording the pass', sqlFile('state/record_pass.sql'), [
-      touched.map((r) => r.sourceId),
-      touched.map((r) => r.table),
-      touched.map((r) => (r.status === 'failed' ? (r.reason ?? 'failed') : null)),
-    ]);
+    await storePassOutcomes(
+      runtime.target.pool,
+      runtime.target.where,
+      touched.map((r) => ({ sourceId: r.sourceId, table: r.table, error: r.status === 'failed' ? (r.reason ?? 'failed') : null })),
+    );
   } catch (error) {
     runtime.logger.warn('could not record the pass in the target', { error: error instanceof Error ? error.message : String(error) });
   }

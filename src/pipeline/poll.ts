@@ -5,7 +5,7 @@
 import { TributaryError } from '../errors';
 import type { SourceValue } from '../model';
 import { type ChangeRow, readChanges, readGapChanges } from '../mysql/changes';
-import type { StoredGap } from '../postgres/checkpoint';
+import type { StoredGap } from '../postgres/state';
 import { type Evidence, type GapPlan, needsEvidence, planGaps } from './gaps';
 import { keyString } from '../convert/rows';
 import type { Unit } from './runtime';

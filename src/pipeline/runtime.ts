@@ -13,6 +13,7 @@ import { introspectTables } from '../mysql/introspect';
 import { type CaptureState, namesOf, readCaptureState } from '../mysql/capture';
 import { closeTarget, connectTarget, inTransaction, openTarget, type PoolClient, type TargetHandle, targetQuery } from '../postgres/connection';
 import { migrate } from '../postgres/migrate';
+import type { StateUnit } from '../postgres/state';
 import { checkDeclaredKey, projectTable } from './projection';
 import { asTributaryError, markSourceDown, type RefusedRecheck, type SourceOutage } from './outages';
 import { canonicalTypes, ensureTargetTable, mergeShapes, type TableChanges, TargetKeyMismatch, type TargetTable, targetTableFor } from '../postgres/schema';
@@ -94,6 +95,9 @@ export interface Runtime {
 export const sourceConnectionBudget = (concurrency: number): number => concurrency + 1;
 
 export const unitKey = (sourceId: string, table: string): string => JSON.stringify([sourceId, table]);
+
+/** How the state schema names a unit: its source, its table in the sources, its target table. */
+export const stateUnit = (unit: Unit): StateUnit => ({ sourceId: unit.source.id, table: unit.sourceTable.name, target: unit.target.name });
 
 export function openRuntime(config: TributaryConfig, logger: Logger): Runtime {
   const sources = new Map<string, SourceHandle>();

@@ -9,10 +9,9 @@
  * stops that table with what to do (see keyChangeProblem).
  */
 import type { TableConfig } from '../config';
-import { type Checkpoint, loadCheckpoint, requestResnapshot } from '../postgres/checkpoint';
 import { inTransaction, type PoolClient } from '../postgres/connection';
-import { setSyncedSettings } from '../postgres/snapshot-state';
-import type { Runtime, Unit } from './runtime';
+import { type Checkpoint, unitState } from '../postgres/state';
+import { type Runtime, stateUnit, type Unit } from './runtime';
 
 /** What a unit's target rows depend on, besides the source's data. Stored as JSON with the checkpoint. */
 export interface SyncedSettings {
@@ -70,11 +69,12 @@ export function settingsUnchanged(stored: unknown, unit: Unit, schema: string): 
 export async function noticeSettingChanges(client: PoolClient, runtime: Runtime, unit: Unit, checkpoint: Checkpoint): Promise<Checkpoint> {
   const where = runtime.target.where;
   const id = { sourceId: unit.source.id, table: unit.sourceTable.name };
+  const state = unitState(client, where, stateUnit(unit));
   const current = unitSettings(unit, runtime.config.target.schema);
   const stored = checkpoint.syncedSettings;
   if (stored === null || stored === undefined) {
     unit.targetCreated = false;
-    await setSyncedSettings(client, where, id, unit.target.name, current);
+    await state.setSyncedSettings(current);
     return checkpoint;
   }
   const changed = changedSettings(stored, current);
@@ -83,14 +83,14 @@ export async function noticeSettingChanges(client: PoolClient, runtime: Runtime,
   if (recreated && changed.length === 0) {
     // Dropped in PostgreSQL (or never there) while the unit counted it as synced: copied again.
     runtime.logger.warn('target table was created afresh although the table was synced before: its rows are copied again', { source: id.sourceId, table: id.table, target: current.target });
-    await requestResnapshot(client, where, id);
-    return loadCheckpoint(client, where, id, unit.target.name);
+    await state.requestResnapshot();
+    return state.load();
   }
   if (changed.length === 0) return checkpoint;
   const before = stored as Partial<SyncedSettings>;
   await inTransaction(client, where, 'applying changed settings', async () => {
-    await requestResnapshot(client, where, id);
-    await setSyncedSettings(client, where, id, unit.target.name, current);
+    await state.requestResnapshot();
+    await state.setSyncedSettings(current);
   });
   const fields = { source: id.sourceId, table: id.table, changed, ...Object.fromEntries(changed.map((name) => [name, { from: before[name] ?? null, to: current[name] }])) };
   if (changed.includes('target')) {
@@ -98,5 +98,5 @@ export async function noticeSettingChanges(client: PoolClient, runtime: Runtime,
   } else {
     runtime.logger.warn('table settings changed since the last sync: the rows are copied again, without leaving any missing meanwhile', fields);
   }
-  return loadCheckpoint(client, where, id, unit.target.name);
+  return state.load();
 }

@@ -16,7 +16,6 @@
 import { faultPoint } from '../faults';
 import type { SourceValue } from '../model';
 import { estimateRows, snapshotChunkReader } from '../mysql/changes';
-import { beginSnapshot, type Checkpoint, finishSnapshot, raiseWatermark, recordSnapshotProgress } from '../postgres/checkpoint';
 import { inTransaction, type PoolClient, targetQuery } from '../postgres/connection';
 import { SOURCE_COLUMN } from '../postgres/internal-columns';
 import type { TargetTable } from '../postgres/schema';
@@ -32,11 +31,10 @@ import {
   keyOrderIsExact,
   seenTable,
 } from '../postgres/replace';
-import { finishSnapshotState, setSnapshotPlan, type SnapshotPlan } from '../postgres/snapshot-state';
+import { type Checkpoint, type SnapshotPlan, unitState } from '../postgres/state';
 import { copyLines, ensureStage, stageColumns } from '../postgres/stage';
-import { recordRejects } from '../postgres/rejects';
-import { conflictRejects, describeKey, encodeKeyOnly, encodeRowText, type Reject, rowKey, stageLine, stageLineText } from '../convert/rows';
-import { type Runtime, type Unit, unitKey } from './runtime';
+import { conflictRejects, encodeKeyOnly, encodeRowText, type Reject, rowKey, stageLine, stageLineText, storedRejects } from '../convert/rows';
+import { type Runtime, stateUnit, type Unit, unitKey } from './runtime';
 import { builtUniqueIndexes } from '../postgres/indexes';
 import { buildIndexesAfterSnapshot } from './target-indexes';
 import { countIds } from './gaps';
@@ -61,7 +59,7 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
   const { target } = runtime;
   const sourceId = unit.source.id;
   const table = unit.target;
-  const id = { sourceId, table: unit.sourceTable.name };
+  const state = unitState(client, target.where, stateUnit(unit));
   const log = runtime.logger.child({ source: sourceId, table: unit.sourceTable.name });
   const chunkSize = runtime.config.snapshotChunkSize;
   const seen = seenTable(sourceId, unit.sourceTable.name);
@@ -76,10 +74,10 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
     // its floor on (floor.ts). A refresh (columns added) keeps the changes below the watermark counted.
     const floor = checkpoint.snapshotMode === 'refresh' ? null : await snapshotFloor(unit, checkpoint.highWater);
     plan = await inTransaction(client, target.where, `starting snapshot of ${table.name}`, async () => {
-      await beginSnapshot(client, target.where, id);
-      if (floor) await raiseWatermark(client, target.where, id, floor.highWater, floor.gaps);
+      await state.beginSnapshot();
+      if (floor) await state.raiseWatermark(floor.highWater, floor.gaps);
       const chosen = await choosePlan(client, target.where, table, sourceId);
-      await setSnapshotPlan(client, target.where, id, chosen);
+      await state.setSnapshotPlan(chosen);
       if (chosen === 'sweep') for (const sql of buildCreateSeenSql(table, seen)) await targetQuery(client, target.where, `preparing snapshot of ${table.name}`, sql);
       return chosen;
     });
@@ -164,12 +162,9 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
         } else {
           await copyLines(client, target.where, table.qualified, [SOURCE_COLUMN, ...table.columns.map((c) => c.name)], lines());
         }
-        await recordRejects(client, target.where, id, table.name, rejects, (key) => describeKey(table, key));
-        if (rows > 0) await recordSnapshotProgress(client, target.where, id, last!, rows);
-        if (rows < chunkSize) {
-          await finishSnapshot(client, target.where, id);
-          await finishSnapshotState(client, target.where, id);
-        }
+        await state.recordRejects(storedRejects(table, rejects));
+        if (rows > 0) await state.recordSnapshotProgress(last!, rows);
+        if (rows < chunkSize) await state.finishSnapshot();
         faultPoint('during-snapshot');
       });
       // A crash right after a chunk committed: the next run resumes after it.

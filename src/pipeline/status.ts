@@ -7,8 +7,7 @@ import { TributaryError } from '../errors';
 import { namesOf } from '../mysql/capture';
 import { countPending } from '../mysql/changes';
 import type { ConsumerRow } from '../mysql/consumers';
-import { targetQuery } from '../postgres/connection';
-import { sqlFile } from '../sqlfiles';
+import { stateSchemaPresent, statusRows } from '../postgres/state';
 import { consumerName, readConsumers } from './consumers';
 import { asTributaryError } from './outages';
 import { eachSource, type Runtime } from './runtime';
@@ -43,10 +42,6 @@ export interface StatusReport {
   units: UnitStatus[];
 }
 
-// to_regclass needs no privilege on the schema or table it names, so this works for any role and
-// tells "never synced" from "not allowed to read" (the latter fails on the status query itself).
-const STATE_PRESENT_SQL = "SELECT to_regclass('tributary.checkpoints') IS NOT NULL AS present";
-
 // MySQL's ER_NO_SUCH_TABLE: the changelog was never created here.
 const ER_NO_SUCH_TABLE = 1146;
 
@@ -57,9 +52,9 @@ function changelogMissing(error: unknown, table: string, where: string): Tributa
 }
 
 export async function unitStatuses(runtime: Runtime): Promise<StatusReport> {
-  const present = (await targetQuery<{ present: boolean }>(runtime.target.pool, runtime.target.where, 'looking for the state schema', STATE_PRESENT_SQL)).rows[0]?.present === true;
-  const rows = present ? (await targetQuery(runtime.target.pool, runtime.target.where, 'reading status', sqlFile('state/status.sql'))).rows : [];
-  const byKey = new Map(rows.map((r) => [JSON.stringify([r.source_id, r.source_table]), r]));
+  const present = await stateSchemaPresent(runtime.target.pool, runtime.target.where);
+  const rows = present ? await statusRows(runtime.target.pool, runtime.target.where) : [];
+  const byKey = new Map(rows.map((r) => [JSON.stringify([r.sourceId, r.table]), r]));
   const me = consumerName(runtime.config);
   // Sources in parallel within concurrency; the statuses come back in configuration order.
   const perSource = await eachSource(runtime, [...runtime.sources.values()], async (source) => {
@@ -74,7 +69,7 @@ export async function unitStatuses(runtime: Runtime): Promise<StatusReport> {
     });
     for (const table of runtime.config.tables) {
       const row = byKey.get(JSON.stringify([source.id, table.name]));
-      const appliedThrough = row ? Number(row.high_water) : 0;
+      const appliedThrough = row?.highWater ?? 0;
       let pending: number | null = null;
       let lagSeconds: number | null = null;
       let unknown: TributaryError | null = unreachable;
@@ -90,18 +85,18 @@ export async function unitStatuses(runtime: Runtime): Promise<StatusReport> {
         sourceId: source.id,
         table: table.name,
         target: table.target,
-        snapshot: row?.snapshot_state ?? (present ? 'never run' : 'not synced yet'),
+        snapshot: row?.snapshotState ?? (present ? 'never run' : 'not synced yet'),
         appliedThrough,
         pending,
         lagSeconds,
         unknownReason: unknown?.message ?? null,
         unknownCode: unknown?.code ?? null,
-        openGaps: row ? Number(row.held_gaps) + Number(row.waiting_gaps) : 0,
-        heldGaps: row ? Number(row.held_gaps) : 0,
-        waitingGaps: row ? Number(row.waiting_gaps) : 0,
-        lastPassAt: row?.last_pass_at ?? null,
-        lastAppliedAt: row?.last_applied_at ?? null,
-        lastError: row?.last_error ?? null,
+        openGaps: row ? row.heldGaps + row.waitingGaps : 0,
+        heldGaps: row?.heldGaps ?? 0,
+        waitingGaps: row?.waitingGaps ?? 0,
+        lastPassAt: row?.lastPassAt ?? null,
+        lastAppliedAt: row?.lastAppliedAt ?? null,
+        lastError: row?.lastError ?? null,
         consumers: registrations
           .filter((r) => r.changelog === namesOf(table).changelog)
           .map((r) => ({ name: r.consumer, self: r.consumer === me, watermark: r.watermark, lastSeen: r.lastSeen, state: r.state })),

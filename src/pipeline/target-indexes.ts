@@ -6,7 +6,7 @@
  * unique while a snapshot's rows catch up) is tried again after the next pass.
  */
 import type { Logger } from '../log';
-import { countSnapshotsDone } from '../postgres/checkpoint';
+import { countSnapshotsDone } from '../postgres/state';
 import { connectTarget } from '../postgres/connection';
 import { type IndexNote, syncIndexes, tableIsEmpty } from '../postgres/indexes';
 import type { TargetTable } from '../postgres/schema';

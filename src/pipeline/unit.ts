@@ -1,34 +1,22 @@
 /**
- * One pass over one (source, table) unit: check capture, snapshot if needed, then apply batches until
- * the changelog is caught up. The unit is fenced by a PostgreSQL advisory lock for the whole pass.
+ * One pass over one (source, table) unit, as a list of steps (syncUnit reads top-down): check capture;
+ * then, holding the unit's lock, reconcile the checkpoint with the changelog (and this target's entry
+ * among its readers), snapshot if due, prune what an earlier run left, drain the changelog batch by
+ * batch, publish progress and sweep, warn about old gaps.
+ * The unit is fenced by a PostgreSQL advisory lock for the whole pass.
  */
 import { TributaryError } from '../errors';
+import type { Logger } from '../log';
 import { captureProblems, captureProblemsAgain, type CaptureState, namesOf, onlyMoving } from '../mysql/capture';
 import { estimateRows } from '../mysql/changes';
-import {
-  type Checkpoint,
-  clearPrunePending,
-  loadCheckpoint,
-  loadGaps,
-  markCaptureBroken,
-  markSchemaChangeSeen,
-  refreshAfterSchemaChange,
-  requestResnapshot,
-  requestRefresh,
-  resetCheckpoint,
-  setSyncedColumns,
-  setChangelogToken,
-  type StoredGap,
-  tryLockUnit,
-  unlockUnit,
-} from '../postgres/checkpoint';
 import { beginEnclosing, connectTarget, inTransaction, type PoolClient, rollbackEnclosing } from '../postgres/connection';
 import { forgetStages } from '../postgres/stage';
+import { type Checkpoint, type StoredGap, type UnitState, unitState } from '../postgres/state';
 import { applyBatch } from './apply';
 import { afterPass, enterConsumer, pruneApplied, sweepApplied } from './consumers';
 import { countIds, type Evidence, gapsAfter, inGaps, openGapIds } from './gaps';
-import { isEmptyBatch, pollBatch } from './poll';
-import { type Runtime, type Unit, unitKey } from './runtime';
+import { type Batch, isEmptyBatch, pollBatch } from './poll';
+import { type Runtime, stateUnit, type Unit, unitKey } from './runtime';
 import { describeKey, type Reject } from '../convert/rows';
 import { noticeSettingChanges } from './settings';
 import { type SnapshotOutcome, snapshotUnit } from './snapshot';
@@ -99,14 +87,74 @@ export function emptyResult(unit: Unit): UnitResult {
 
 export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServices, result: UnitResult): Promise<UnitResult> {
   const started = Date.now();
-  const { config } = runtime;
-  const where = runtime.target.where;
-  const tableName = unit.sourceTable.name;
-  const id = { sourceId: unit.source.id, table: tableName };
-  const log = runtime.logger.child({ source: unit.source.id, table: tableName });
-
   // A table whose target cannot take its settings (see prepareRuntime) stops alone.
   if (unit.blocked) throw unit.blocked;
+  const capture = await checkCapture(runtime, unit, services);
+  if (capture.skipped !== undefined) return { ...result, status: 'skipped', reason: capture.skipped, ms: Date.now() - started };
+  const locked = await withUnitLock(runtime, unit, services.dryRun, async (client) => {
+    const pass = unitPass(runtime, unit, services, result, client, capture);
+    let checkpoint = await reconcileCheckpoint(pass);
+    if (services.dryRun && checkpoint.snapshotState !== 'done') return estimateSnapshot(pass, checkpoint);
+    if (checkpoint.snapshotState !== 'done') checkpoint = await snapshot(pass, checkpoint);
+    // A snapshot cut short by a stop is resumed by the next pass; changes wait until it is done.
+    if (services.signal?.aborted) return stopped(pass);
+    const gaps = await pass.state.gaps(runtime.config.gaps.recheckSeconds);
+    await pruneLeftovers(pass, checkpoint, gaps);
+    const position = await drainChanges(pass, { highWater: checkpoint.highWater, gaps });
+    await recordPruned(pass, position);
+    await publishAndSweep(pass, position);
+    warnOldGaps(pass, position.gaps);
+  });
+  if (locked === 'locked') {
+    runtime.logger.info('unit is being applied by another process; skipped', { source: unit.source.id, table: unit.sourceTable.name });
+    return { ...result, status: 'skipped', reason: 'locked by another process', ms: Date.now() - started };
+  }
+  return { ...result, ms: Date.now() - started };
+}
+
+/** What the steps of one unit's pass share. */
+interface UnitPass {
+  runtime: Runtime;
+  unit: Unit;
+  services: PassServices;
+  /** Filled in as the steps go (a failed pass still reports what it did). */
+  result: UnitResult;
+  client: PoolClient;
+  state: UnitState;
+  log: Logger;
+  /** The changelog's install token as the capture check found it. */
+  token: string | null;
+  /** pt-online-schema-change is at work on the table (its triggers are on it). */
+  schemaChanging: boolean;
+}
+
+/** What the capture check found: the changelog's token, or why the unit is skipped this pass. */
+interface CaptureCheck {
+  token: string | null;
+  schemaChanging: boolean;
+  skipped?: string;
+}
+
+/** Where the changelog has been applied to: the watermark and the gaps below it. */
+interface Position {
+  highWater: number;
+  gaps: StoredGap[];
+}
+
+function unitPass(runtime: Runtime, unit: Unit, services: PassServices, result: UnitResult, client: PoolClient, capture: CaptureCheck): UnitPass {
+  const state = unitState(client, runtime.target.where, stateUnit(unit));
+  const log = runtime.logger.child({ source: unit.source.id, table: unit.sourceTable.name });
+  return { runtime, unit, services, result, client, state, log, token: capture.token, schemaChanging: capture.schemaChanging };
+}
+
+/**
+ * Refuses to sync a unit whose capture is incomplete (and remembers it, so the repaired capture leads
+ * to a fresh snapshot) or whose source columns changed since the pass was prepared. A table that
+ * pt-online-schema-change is swapping is skipped until it is done (and remembered, so that it is
+ * refreshed then).
+ */
+async function checkCapture(runtime: Runtime, unit: Unit, services: PassServices): Promise<CaptureCheck> {
+  const tableName = unit.sourceTable.name;
   const state = await services.captureState(unit.source.id);
   if (runtime.fingerprints.has(unit.source.id) && state.shape !== runtime.fingerprints.get(unit.source.id)) {
     throw new TributaryError('SOURCE_SHAPE_CHANGED', `columns of tables in ${unit.source.where} changed since the pass was prepared`);
@@ -114,179 +162,70 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
   let problems = captureProblems(unit.sourceTable, unit.sourceTable, state, unit.changelogTable);
   if (problems.some((p) => p.kind === 'trigger-missing')) problems = await captureProblemsAgain(unit.source, unit.sourceTable, unit.sourceTable, unit.changelogTable);
   const schemaChanging = state.onlineSchemaChange.has(tableName);
-  if (schemaChanging && !services.dryRun) await rememberSchemaChange(runtime, unit, id);
+  if (schemaChanging && !services.dryRun) await rememberSchemaChange(runtime, unit);
+  const token = state.changelogs.get(namesOf(unit.sourceTable).changelog)?.token ?? null;
   if (onlyMoving(problems)) {
-    log.info('pt-online-schema-change is swapping this table; skipped until it is done', { detail: problems.map((p) => p.message).join('; ') });
-    return { ...result, status: 'skipped', reason: 'online schema change in progress', ms: Date.now() - started };
+    runtime.logger.info('pt-online-schema-change is swapping this table; skipped until it is done', { source: unit.source.id, table: tableName, detail: problems.map((p) => p.message).join('; ') });
+    return { token, schemaChanging, skipped: 'online schema change in progress' };
   }
   if (problems.length > 0) {
     const code = problems[0]!.kind === 'table-missing' ? 'SOURCE_TABLE_MISSING' : problems[0]!.kind === 'name-taken' ? 'NAME_TAKEN' : 'TRIGGER_DRIFT';
-    if (code === 'TRIGGER_DRIFT' && !services.dryRun) await rememberBrokenCapture(runtime, unit, id);
+    if (code === 'TRIGGER_DRIFT' && !services.dryRun) await rememberBrokenCapture(runtime, unit);
     throw new TributaryError(code, `capture of ${tableName} in ${unit.source.where} is incomplete, refusing to sync it: ${problems.map((p) => p.message).join('; ')}`);
   }
-  const token = state.changelogs.get(namesOf(unit.sourceTable).changelog)?.token ?? null;
-
-  const noteRejects = (rejects: readonly Reject[]): void => {
-    result.rejects += rejects.length;
-    for (const reject of rejects.slice(0, 20)) {
-      log.warn(reject.action === 'nulled' ? 'value stored as NULL: PostgreSQL cannot hold it' : 'row kept out: PostgreSQL cannot hold a value', {
-        key: describeKey(unit.target, reject.key),
-        column: reject.column,
-        reason: reject.reason,
-      });
-    }
-    if (rejects.length > 20) log.warn('more rejected values; see tributary.rejects', { count: rejects.length - 20 });
-  };
-  const noteSnapshot = (outcome: SnapshotOutcome): void => {
-    result.snapshotRows += outcome.rows;
-    noteRejects(outcome.rejects);
-  };
-
-  const client = await connectTarget(runtime.target, `syncing ${tableName}`);
-  let broken = false;
-  try {
-    if (!(await tryLockUnit(client, where, id))) {
-      log.info('unit is being applied by another process; skipped');
-      return { ...result, status: 'skipped', reason: 'locked by another process', ms: Date.now() - started };
-    }
-    if (services.dryRun) await beginEnclosing(client, where);
-    try {
-      let checkpoint = await loadCheckpoint(client, where, id, unit.target.name);
-      if (checkpoint.changelogToken === null) {
-        await setChangelogToken(client, where, id, token);
-      } else if (checkpoint.changelogToken !== token) {
-        checkpoint = await restart(client, runtime, unit, token, 'the changelog table was recreated (its install token changed)');
-      }
-      checkpoint = await noticeSettingChanges(client, runtime, unit, checkpoint);
-      checkpoint = await enterConsumer(runtime, unit, checkpoint, services.dryRun, (why) => restart(client, runtime, unit, token, why));
-      if (checkpoint.captureBrokenAt !== null && !services.dryRun) {
-        log.warn('capture was incomplete since an earlier pass; changes made meanwhile never reached the changelog, so the table is snapshotted again', {
-          brokenSince: checkpoint.captureBrokenAt,
-        });
-        await requestResnapshot(client, where, id);
-        checkpoint = await loadCheckpoint(client, where, id, unit.target.name);
-      }
-      if (checkpoint.schemaChangeSeenAt !== null && !schemaChanging && !services.dryRun) {
-        log.info('pt-online-schema-change is done; the rows of this table are re-read once, since its trigger move can let a key change reach the changelog with its old key only');
-        await refreshAfterSchemaChange(client, where, id);
-        checkpoint = await loadCheckpoint(client, where, id, unit.target.name);
-      }
-      checkpoint = await noticeNewColumns(client, runtime, unit, checkpoint);
-      if (services.dryRun && checkpoint.snapshotState !== 'done') {
-        result.snapshotRows = await estimateRows(unit.source, tableName);
-        return { ...result, reason: `${checkpoint.snapshotMode === 'refresh' ? 'refresh' : 'snapshot'} pending (row count estimated)`, ms: Date.now() - started };
-      }
-      if (checkpoint.snapshotState !== 'done') {
-        noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint, services.signal));
-        checkpoint = await loadCheckpoint(client, where, id, unit.target.name); // the snapshot may raise the watermark (floor.ts)
-      }
-      // A snapshot cut short by a stop is resumed by the next pass; changes wait until it is done.
-      if (services.signal?.aborted) return { ...result, reason: 'stopped; the next run resumes here', ms: Date.now() - started };
-
-      let gaps = await loadGaps(client, where, id, config.gaps.recheckSeconds);
-      const key = unitKey(unit.source.id, tableName);
-      const retention = config.retention.seconds;
-      if (!services.dryRun && checkpoint.prunePending && !runtime.cleanedUnits.has(key)) {
-        const leftovers = await sweepApplied(runtime, unit, checkpoint.highWater, (changeId) => inGaps(gaps, changeId));
-        if (leftovers > 0) log.info('removed applied changelog rows left by an earlier run', { rows: leftovers });
-        runtime.cleanedUnits.add(key);
-        runtime.retentionPrunedAt.set(key, Date.now());
-        if (retention === 0) await clearPrunePending(client, where, id, checkpoint.highWater);
-      }
-
-      let highWater = checkpoint.highWater;
-      for (;;) {
-        if (services.signal?.aborted) break;
-        const batchStarted = Date.now();
-        let batch;
-        try {
-          batch = await pollBatch(unit, {
-            highWater,
-            gaps,
-            batchSize: config.batchSize,
-            timeoutSeconds: config.gaps.timeoutSeconds,
-            evidence: () => services.evidence(unit.source.id),
-          });
-        } catch (error) {
-          if (!(error instanceof TributaryError) || error.code !== 'CHANGELOG_RESET' || services.dryRun) throw error;
-          checkpoint = await restart(client, runtime, unit, token, error.message);
-          checkpoint = await enterConsumer(runtime, unit, checkpoint, false, (why) => restart(client, runtime, unit, token, why));
-          noteSnapshot(await snapshotUnit(runtime, unit, client, checkpoint, services.signal));
-          highWater = (await loadCheckpoint(client, where, id, unit.target.name)).highWater;
-          gaps = await loadGaps(client, where, id, config.gaps.recheckSeconds);
-          continue;
-        }
-        log.debug('batch read', { afterChangeId: highWater, changes: batch.changes.length, gapsWatched: gaps.length, ms: Date.now() - batchStarted });
-        if (isEmptyBatch(batch)) break;
-        if (result.batches === 0) result.lagSeconds = batch.lagSeconds;
-        const counts = await applyBatch(unit, client, where, batch);
-        // With retention, applied rows are pruned by age below instead of right away.
-        if (!services.dryRun) await pruneApplied(runtime, unit, batch);
-        result.batches++;
-        result.changes += batch.changes.length;
-        result.inserted += counts.inserted;
-        result.updated += counts.updated;
-        result.deleted += counts.deleted;
-        noteRejects(counts.rejects);
-        result.expiredGaps += batch.plan.expiredIds;
-        result.lateChanges += batch.plan.late.length;
-        if (batch.plan.late.length > 0) log.warn('changes arrived after their gap had expired; applied', { changeIds: batch.plan.late });
-        if (batch.plan.expiredIds > 0) log.info('gaps expired: their transactions ended without committing', { firstIds: batch.plan.expired.slice(0, 20), count: batch.plan.expiredIds });
-        result.batchMs.push(Date.now() - batchStarted);
-        log.info(services.dryRun ? 'batch would apply (dry run, rolled back)' : 'batch applied', {
-          batch: result.batches,
-          rows: batch.changes.length,
-          inserted: counts.inserted,
-          updated: counts.updated,
-          deleted: counts.deleted,
-          rejects: counts.rejects.length,
-          ms: Date.now() - batchStarted,
-        });
-        gaps = gapsAfter(gaps, batch.plan, batch.readAt);
-        highWater = batch.plan.newHighWater;
-        if (batch.freshChanges < config.batchSize) break;
-        result.fullBatches++;
-      }
-      result.highWater = highWater;
-      result.openGaps = openGapIds(gaps);
-      // Every batch of this pass was pruned right after its commit: nothing is left to look for.
-      // A long-running process looks for leftovers once at its start anyway: it skips this write.
-      if (!services.dryRun && retention === 0 && result.batches > 0 && !runtime.longRunning) await clearPrunePending(client, where, id, highWater);
-      if (!services.dryRun) await afterPass(runtime, unit, highWater, gaps);
-      warnOldGaps(runtime, unit, gaps);
-    } catch (error) {
-      broken = isBrokenConnection(error);
-      throw error;
-    } finally {
-      if (services.dryRun) await rollbackEnclosing(client);
-      if (!broken) await unlockUnit(client, where, id).catch(() => (broken = true));
-    }
-  } finally {
-    if (broken) forgetStages(client);
-    // A client whose connection failed must not go back to the pool.
-    client.release(broken ? true : undefined);
-  }
-  return { ...result, ms: Date.now() - started };
+  return { token, schemaChanging };
 }
 
-async function rememberSchemaChange(runtime: Runtime, unit: Unit, id: { sourceId: string; table: string }): Promise<void> {
+/** Remembers that pt-online-schema-change was seen at work, so that the table is refreshed once it is done. */
+async function rememberSchemaChange(runtime: Runtime, unit: Unit): Promise<void> {
   const client = await connectTarget(runtime.target, 'recording an online schema change');
   try {
-    await loadCheckpoint(client, runtime.target.where, id, unit.target.name);
-    await markSchemaChangeSeen(client, runtime.target.where, id);
+    const state = unitState(client, runtime.target.where, stateUnit(unit));
+    await state.load();
+    await state.markSchemaChangeSeen();
   } finally {
     client.release();
   }
 }
 
 /** Remembers that capture was found incomplete, so that its repair leads to a fresh snapshot. */
-async function rememberBrokenCapture(runtime: Runtime, unit: Unit, id: { sourceId: string; table: string }): Promise<void> {
+async function rememberBrokenCapture(runtime: Runtime, unit: Unit): Promise<void> {
   const client = await connectTarget(runtime.target, 'recording incomplete capture');
   try {
-    await loadCheckpoint(client, runtime.target.where, id, unit.target.name);
-    await markCaptureBroken(client, runtime.target.where, id);
+    const state = unitState(client, runtime.target.where, stateUnit(unit));
+    await state.load();
+    await state.markCaptureBroken();
   } finally {
     client.release();
+  }
+}
+
+/**
+ * Runs fn on a target client holding the unit's lock, or returns 'locked' when another process holds
+ * it. A dry run's work is enclosed in a transaction that is rolled back. A client whose connection
+ * failed is not unlocked (the lock went with the session) and does not go back to the pool.
+ */
+async function withUnitLock(runtime: Runtime, unit: Unit, dryRun: boolean, fn: (client: PoolClient) => Promise<unknown>): Promise<'locked' | 'done'> {
+  const where = runtime.target.where;
+  const client = await connectTarget(runtime.target, `syncing ${unit.sourceTable.name}`);
+  const state = unitState(client, where, stateUnit(unit));
+  let broken = false;
+  try {
+    if (!(await state.tryLock())) return 'locked';
+    try {
+      if (dryRun) await beginEnclosing(client, where);
+      await fn(client);
+      return 'done';
+    } catch (error) {
+      broken = isBrokenConnection(error);
+      throw error;
+    } finally {
+      if (dryRun) await rollbackEnclosing(client);
+      if (!broken) await state.unlock().catch(() => (broken = true));
+    }
+  } finally {
+    if (broken) forgetStages(client);
+    client.release(broken ? true : undefined);
   }
 }
 
@@ -294,46 +233,219 @@ function isBrokenConnection(error: unknown): boolean {
   return error instanceof TributaryError && (error.code === 'TARGET_UNREACHABLE' || (error.transient && error.code.startsWith('TARGET')));
 }
 
-async function restart(client: PoolClient, runtime: Runtime, unit: Unit, token: string | null, why: string): Promise<Checkpoint> {
-  const id = { sourceId: unit.source.id, table: unit.sourceTable.name };
-  runtime.logger.warn(`${why}; changes made while capture was missing are unknown, so the table is snapshotted again`, {
-    source: unit.source.id,
-    table: unit.sourceTable.name,
-  });
-  await inTransaction(client, runtime.target.where, 'resetting checkpoint', () => resetCheckpoint(client, runtime.target.where, id, token));
+/**
+ * The checkpoint as this pass must start from it: the changelog token recorded on first use (a
+ * different one means the changelog was recreated: start over), a re-snapshot when the table's
+ * settings were edited (settings.ts), a fresh snapshot requested when
+ * capture was broken since an earlier pass, a refresh when pt-online-schema-change has finished or
+ * source columns were added.
+ */
+async function reconcileCheckpoint(pass: UnitPass): Promise<Checkpoint> {
+  const { state, token, services } = pass;
+  let checkpoint = await state.load();
+  if (checkpoint.changelogToken === null) {
+    await state.setChangelogToken(token);
+  } else if (checkpoint.changelogToken !== token) {
+    checkpoint = await restart(pass, 'the changelog table was recreated (its install token changed)');
+  }
+  checkpoint = await noticeSettingChanges(pass.client, pass.runtime, pass.unit, checkpoint);
+  checkpoint = await enterConsumer(pass.runtime, pass.unit, checkpoint, services.dryRun, (why) => restart(pass, why));
+  if (checkpoint.captureBrokenAt !== null && !services.dryRun) {
+    pass.log.warn('capture was incomplete since an earlier pass; changes made meanwhile never reached the changelog, so the table is snapshotted again', {
+      brokenSince: checkpoint.captureBrokenAt,
+    });
+    await state.requestResnapshot();
+    checkpoint = await state.load();
+  }
+  if (checkpoint.schemaChangeSeenAt !== null && !pass.schemaChanging && !services.dryRun) {
+    pass.log.info('pt-online-schema-change is done; the rows of this table are re-read once, since its trigger move can let a key change reach the changelog with its old key only');
+    await state.refreshAfterSchemaChange();
+    checkpoint = await state.load();
+  }
+  return noticeNewColumns(pass, checkpoint);
+}
+
+/** Forgets the unit's progress (the changelog was recreated or emptied): it is snapshotted again. */
+async function restart(pass: UnitPass, why: string): Promise<Checkpoint> {
+  const { runtime, unit, state } = pass;
+  pass.log.warn(`${why}; changes made while capture was missing are unknown, so the table is snapshotted again`);
+  await inTransaction(pass.client, runtime.target.where, 'resetting checkpoint', () => state.reset(pass.token));
   runtime.cleanedUnits.add(unitKey(unit.source.id, unit.sourceTable.name));
-  return loadCheckpoint(client, runtime.target.where, id, unit.target.name);
+  return state.load();
 }
 
 /**
  * Columns added to the source since the unit last synced got their values from ALTER TABLE, which no
  * trigger sees: the unit's rows are refreshed (re-read and upserted) once.
  */
-async function noticeNewColumns(client: PoolClient, runtime: Runtime, unit: Unit, checkpoint: Checkpoint): Promise<Checkpoint> {
-  const id = { sourceId: unit.source.id, table: unit.sourceTable.name };
-  const where = runtime.target.where;
+async function noticeNewColumns(pass: UnitPass, checkpoint: Checkpoint): Promise<Checkpoint> {
+  const { runtime, unit, state } = pass;
   const columns = unit.target.columns.map((c) => c.name);
   const before = checkpoint.syncedColumns;
   if (before !== null && columns.length === before.length && columns.every((c) => before.includes(c))) return checkpoint;
   const added = before === null ? [] : columns.filter((c) => !before.includes(c));
-  await inTransaction(client, where, 'recording synced columns', async () => {
-    if (added.length > 0 && checkpoint.snapshotState === 'done') await requestRefresh(client, where, id);
-    await setSyncedColumns(client, where, id, columns);
+  const refresh = added.length > 0 && checkpoint.snapshotState === 'done';
+  await inTransaction(pass.client, runtime.target.where, 'recording synced columns', async () => {
+    if (refresh) await state.requestRefresh();
+    await state.setSyncedColumns(columns);
   });
-  if (added.length > 0 && checkpoint.snapshotState === 'done') {
-    runtime.logger.info('columns added in the source; refreshing the rows of this table', { source: id.sourceId, table: id.table, columns: added });
-    return loadCheckpoint(client, where, id, unit.target.name);
-  }
-  return checkpoint;
+  if (!refresh) return checkpoint;
+  pass.log.info('columns added in the source; refreshing the rows of this table', { columns: added });
+  return state.load();
 }
 
-function warnOldGaps(runtime: Runtime, unit: Unit, gaps: StoredGap[]): void {
+/** The pass was asked to stop: what is committed stays, the next pass resumes from there. */
+function stopped(pass: UnitPass): void {
+  pass.result.reason = 'stopped; the next run resumes here';
+}
+
+/** A dry run does not copy a pending snapshot: it reports the source's estimated row count. */
+async function estimateSnapshot(pass: UnitPass, checkpoint: Checkpoint): Promise<void> {
+  pass.result.snapshotRows = await estimateRows(pass.unit.source, pass.unit.sourceTable.name);
+  pass.result.reason = `${checkpoint.snapshotMode === 'refresh' ? 'refresh' : 'snapshot'} pending (row count estimated)`;
+}
+
+/** Takes (or resumes) the snapshot; returns the checkpoint after it, whose watermark it may raise (floor.ts). */
+async function snapshot(pass: UnitPass, checkpoint: Checkpoint): Promise<Checkpoint> {
+  noteSnapshot(pass, await snapshotUnit(pass.runtime, pass.unit, pass.client, checkpoint, pass.services.signal));
+  return pass.state.load();
+}
+
+function noteSnapshot(pass: UnitPass, outcome: SnapshotOutcome): void {
+  pass.result.snapshotRows += outcome.rows;
+  noteRejects(pass, outcome.rejects);
+}
+
+/** Counts rejected values and logs the first few of them; the rest are in tributary.rejects. */
+function noteRejects(pass: UnitPass, rejects: readonly Reject[]): void {
+  pass.result.rejects += rejects.length;
+  for (const reject of rejects.slice(0, 20)) {
+    pass.log.warn(reject.action === 'nulled' ? 'value stored as NULL: PostgreSQL cannot hold it' : 'row kept out: PostgreSQL cannot hold a value', {
+      key: describeKey(pass.unit.target, reject.key),
+      column: reject.column,
+      reason: reject.reason,
+    });
+  }
+  if (rejects.length > 20) pass.log.warn('more rejected values; see tributary.rejects', { count: rejects.length - 20 });
+}
+
+/**
+ * Applied changelog rows that an earlier process left in the source (it died between a commit and its
+ * prune): removed once per process, and only when the checkpoint says a prune was pending.
+ */
+async function pruneLeftovers(pass: UnitPass, checkpoint: Checkpoint, gaps: readonly StoredGap[]): Promise<void> {
+  const { runtime, unit } = pass;
+  const key = unitKey(unit.source.id, unit.sourceTable.name);
+  const retention = runtime.config.retention.seconds;
+  if (pass.services.dryRun || !checkpoint.prunePending || runtime.cleanedUnits.has(key)) return;
+  const leftovers = await sweepApplied(runtime, unit, checkpoint.highWater, (changeId) => inGaps(gaps, changeId));
+  if (leftovers > 0) pass.log.info('removed applied changelog rows left by an earlier run', { rows: leftovers });
+  runtime.cleanedUnits.add(key);
+  runtime.retentionPrunedAt.set(key, Date.now());
+  if (retention === 0) await pass.state.clearPrunePending(checkpoint.highWater);
+}
+
+/** Applies batches until the changelog is caught up (a batch that comes back less than full). */
+async function drainChanges(pass: UnitPass, from: Position): Promise<Position> {
+  const { batchSize } = pass.runtime.config;
+  let position = from;
+  for (;;) {
+    if (pass.services.signal?.aborted) break;
+    const batchStarted = Date.now();
+    const polled = await pollOrRestart(pass, position);
+    if ('restartedAt' in polled) {
+      position = polled.restartedAt;
+      continue;
+    }
+    const { batch } = polled;
+    pass.log.debug('batch read', { afterChangeId: position.highWater, changes: batch.changes.length, gapsWatched: position.gaps.length, ms: Date.now() - batchStarted });
+    if (isEmptyBatch(batch)) break;
+    await applyAndPrune(pass, batch, batchStarted);
+    position = { highWater: batch.plan.newHighWater, gaps: gapsAfter(position.gaps, batch.plan, batch.readAt) };
+    if (batch.freshChanges < batchSize) break;
+    pass.result.fullBatches++;
+  }
+  pass.result.highWater = position.highWater;
+  pass.result.openGaps = openGapIds(position.gaps);
+  return position;
+}
+
+/**
+ * The next batch; or, when the changelog was emptied or recreated, a fresh snapshot and the position
+ * it leaves (its floor, and the gaps below it a live writer may still fill).
+ */
+async function pollOrRestart(pass: UnitPass, position: Position): Promise<{ batch: Batch } | { restartedAt: Position }> {
+  const { runtime, unit, services } = pass;
+  try {
+    const batch = await pollBatch(unit, {
+      highWater: position.highWater,
+      gaps: position.gaps,
+      batchSize: runtime.config.batchSize,
+      timeoutSeconds: runtime.config.gaps.timeoutSeconds,
+      evidence: () => services.evidence(unit.source.id),
+    });
+    return { batch };
+  } catch (error) {
+    if (!(error instanceof TributaryError) || error.code !== 'CHANGELOG_RESET' || services.dryRun) throw error;
+    const restarted = await restart(pass, error.message);
+    const checkpoint = await snapshot(pass, await enterConsumer(runtime, unit, restarted, false, (why) => restart(pass, why)));
+    return { restartedAt: { highWater: checkpoint.highWater, gaps: await pass.state.gaps(runtime.config.gaps.recheckSeconds) } };
+  }
+}
+
+/** Applies one batch in its transaction, prunes its changelog rows (without retention), counts it. */
+async function applyAndPrune(pass: UnitPass, batch: Batch, started: number): Promise<void> {
+  const { runtime, unit, result, log } = pass;
+  const counts = await applyBatch(unit, pass.client, runtime.target.where, batch);
+  // With retention (this target's or another reader's), applied rows are pruned by age after the pass.
+  if (!pass.services.dryRun) await pruneApplied(runtime, unit, batch);
+  if (result.batches === 0) result.lagSeconds = batch.lagSeconds;
+  result.batches++;
+  result.changes += batch.changes.length;
+  result.inserted += counts.inserted;
+  result.updated += counts.updated;
+  result.deleted += counts.deleted;
+  noteRejects(pass, counts.rejects);
+  result.expiredGaps += batch.plan.expiredIds;
+  result.lateChanges += batch.plan.late.length;
+  if (batch.plan.late.length > 0) log.warn('changes arrived after their gap had expired; applied', { changeIds: batch.plan.late });
+  if (batch.plan.expiredIds > 0) log.info('gaps expired: their transactions ended without committing', { firstIds: batch.plan.expired.slice(0, 20), count: batch.plan.expiredIds });
+  result.batchMs.push(Date.now() - started);
+  log.info(pass.services.dryRun ? 'batch would apply (dry run, rolled back)' : 'batch applied', {
+    batch: result.batches,
+    rows: batch.changes.length,
+    inserted: counts.inserted,
+    updated: counts.updated,
+    deleted: counts.deleted,
+    rejects: counts.rejects.length,
+    ms: Date.now() - started,
+  });
+}
+
+/**
+ * Every batch of this pass was pruned right after its commit: nothing is left to look for. A
+ * long-running process looks for leftovers once at its start anyway: it skips this write.
+ */
+async function recordPruned(pass: UnitPass, position: Position): Promise<void> {
+  const { runtime, services, result } = pass;
+  if (services.dryRun || runtime.config.retention.seconds > 0 || result.batches === 0 || runtime.longRunning) return;
+  await pass.state.clearPrunePending(position.highWater);
+}
+
+/**
+ * Tells the changelog's other readers how far this target has applied, and now and then sweeps rows
+ * every reader has applied or that are past retention (src/pipeline/consumers.ts).
+ */
+async function publishAndSweep(pass: UnitPass, position: Position): Promise<void> {
+  if (pass.services.dryRun) return;
+  await afterPass(pass.runtime, pass.unit, position.highWater, position.gaps);
+}
+
+function warnOldGaps(pass: UnitPass, gaps: readonly StoredGap[]): void {
   const now = Date.now() / 1000;
-  const old = gaps.filter((g) => !g.expired && now - g.firstSeenEpoch > runtime.config.gaps.alertSeconds);
+  const old = gaps.filter((g) => !g.expired && now - g.firstSeenEpoch > pass.runtime.config.gaps.alertSeconds);
   if (old.length > 0) {
-    runtime.logger.warn('changes are held back by a long-open transaction; they will be applied when it commits', {
-      source: unit.source.id,
-      table: unit.sourceTable.name,
+    pass.log.warn('changes are held back by a long-open transaction; they will be applied when it commits', {
       firstIds: old.slice(0, 20).map((g) => g.first),
       count: countIds(old),
       oldestSeconds: Math.round(now - Math.min(...old.map((g) => g.firstSeenEpoch))),

@@ -35,15 +35,17 @@ import {
   dropCompareTablesSql,
   extraPageSql,
   keyFromText,
+  KEY_LOOKUPS_ONLY_SQL,
   keysCopyColumns,
   rememberKeysSql,
   rowsCopyColumns,
+  TARGET_COLUMN_TYPES_SQL,
   targetKeyColumns,
 } from '../postgres/compare';
 import { connectTarget, inTransaction, type PoolClient, targetQuery } from '../postgres/connection';
+import { isSnapshotDone } from '../postgres/state';
 import type { MergeCounts } from '../postgres/merge';
 import { copyLines } from '../postgres/stage';
-import { sqlFile } from '../sqlfiles';
 import { quotePg } from '../ident';
 
 export interface VerifyOptions {
@@ -190,8 +192,7 @@ function summary(c: Comparison): Record<string, number> {
 
 /** A unit is comparable once its snapshot has finished; before that its target rows are incomplete by design. */
 async function isSynced(runtime: Runtime, unit: Unit): Promise<boolean> {
-  const result = await targetQuery(runtime.target.pool, runtime.target.where, 'reading checkpoint', sqlFile('state/verify_unit_state.sql'), [unit.source.id, unit.sourceTable.name]);
-  return result.rows[0]?.snapshot_state === 'done';
+  return isSnapshotDone(runtime.target.pool, runtime.target.where, { sourceId: unit.source.id, table: unit.sourceTable.name });
 }
 
 /** Counts and samples of the differences found in one comparison. */
@@ -244,7 +245,7 @@ async function compareUnit(runtime: Runtime, unit: Unit, chunkSize: number, repa
   const client = await connectTarget(runtime.target, doing);
   let broken = false;
   try {
-    const columns = await targetQuery<{ name: string; type: string }>(client, where, doing, sqlFile('state/verify_target_columns.sql'), [table.qualified]);
+    const columns = await targetQuery<{ name: string; type: string }>(client, where, doing, TARGET_COLUMN_TYPES_SQL, [table.qualified]);
     const names = compareTables(table, new Map(columns.rows.map((c) => [c.name, c.type])));
     for (const sql of createCompareTablesSql(table, names)) await targetQuery(client, where, doing, sql);
 
@@ -281,7 +282,7 @@ async function compareUnit(runtime: Runtime, unit: Unit, chunkSize: number, repa
       const from = after;
       let skipped = 0;
       const candidates = await inTransaction(client, where, doing, async () => {
-        await targetQuery(client, where, doing, sqlFile('state/verify_key_lookups.sql'));
+        await targetQuery(client, where, doing, KEY_LOOKUPS_ONLY_SQL);
         async function* lines(): AsyncGenerator<string> {
           for await (const batch of streamSnapshotChunk(unit.source, unit.sourceTable, from, chunkSize)) {
             let text = '';
@@ -360,7 +361,7 @@ async function confirmKeys(
   const keys = [...unique.values()];
   if (keys.length === 0) return [];
   return inTransaction(client, where, doing, async () => {
-    await targetQuery(client, where, doing, sqlFile('state/verify_key_lookups.sql'));
+    await targetQuery(client, where, doing, KEY_LOOKUPS_ONLY_SQL);
     await copyLines(client, where, quotePg(names.keys), keysCopyColumns(table, names), keys.map((key, i) => i + '\t' + encodeKeyOnly(sourceId, table, key).join('\t') + '\n'));
     async function* rows(): AsyncGenerator<string> {
       const present = new Set<string>();

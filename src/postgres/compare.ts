@@ -12,6 +12,18 @@ import type { SourceValue } from '../model';
 import { SOURCE_COLUMN } from './internal-columns';
 import type { TargetColumn, TargetTable } from './schema';
 
+// The target table's columns and their types as PostgreSQL spells them ($1 = schema.table, quoted):
+// a column widened for another source is compared after casting this source's values to its type.
+export const TARGET_COLUMN_TYPES_SQL = `
+SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+FROM pg_attribute a
+WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped`;
+
+// Run inside one chunk's transaction: the chunk (at most chunkSize rows) is joined to the target by
+// primary-key lookups. Without statistics on a freshly loaded target the planner may otherwise hash
+// the source's every target row for each chunk, which makes a large table's verify quadratic.
+export const KEY_LOOKUPS_ONLY_SQL = 'SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off';
+
 /** Temp tables of one verify session, the names of their bookkeeping columns, and type casts. */
 export interface CompareTables {
   /** Source rows (a scan chunk, or the current rows of keys being confirmed); emptied by each commit. */

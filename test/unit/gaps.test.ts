@@ -13,7 +13,7 @@ import {
   type GapInput,
   type GapPlan,
 } from '../../src/pipeline/gaps';
-import type { StoredGap } from '../../src/postgres/checkpoint';
+import type { StoredGap } from '../../src/postgres/state';
 
 // ---------------------------------------------------------------- fixtures
 

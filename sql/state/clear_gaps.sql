@@ -1,1 +1,0 @@
-DELETE FROM tributary.gaps WHERE source_id = $1 AND source_table = $2;

@@ -1,1 +1,0 @@
-UPDATE tributary.checkpoints SET prune_pending = false WHERE source_id = $1 AND source_table = $2 AND high_water = $3;

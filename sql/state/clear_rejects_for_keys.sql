@@ -1,1 +1,0 @@
-DELETE FROM tributary.rejects WHERE source_id = $1 AND source_table = $2 AND row_key = ANY ($3::text[]);

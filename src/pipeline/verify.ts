@@ -236,109 +236,148 @@ interface UnitComparison {
   repaired: MergeCounts;
 }
 
+/** What the steps of one comparison share: one target session holding the comparison's temp tables. */
+interface CompareRun {
+  runtime: Runtime;
+  unit: Unit;
+  client: PoolClient;
+  where: string;
+  doing: string;
+  names: CompareTables;
+  tally: Tally;
+  chunkSize: number;
+  repair: boolean;
+}
+
+/** Compares one unit: the scan of every source row, then the target rows the scan did not see. */
 async function compareUnit(runtime: Runtime, unit: Unit, chunkSize: number, repair: boolean): Promise<UnitComparison> {
   const where = runtime.target.where;
   const table = unit.target;
-  const sourceId = unit.source.id;
-  const doing = `verifying ${table.name} of source ${sourceId}`;
-  const tally = new Tally(unit);
+  const doing = `verifying ${table.name} of source ${unit.source.id}`;
   const client = await connectTarget(runtime.target, doing);
   let broken = false;
   try {
     const columns = await targetQuery<{ name: string; type: string }>(client, where, doing, TARGET_COLUMN_TYPES_SQL, [table.qualified]);
     const names = compareTables(table, new Map(columns.rows.map((c) => [c.name, c.type])));
     for (const sql of createCompareTablesSql(table, names)) await targetQuery(client, where, doing, sql);
-
-    /** Confirms candidate keys slice by slice, counts what is still different, and repairs it. */
-    const settle = async (candidates: readonly SourceValue[][]): Promise<void> => {
-      for (let start = 0; start < candidates.length; start += CONFIRM_SLICE) {
-        const found = await confirmKeys(unit, client, where, names, candidates.slice(start, start + CONFIRM_SLICE));
-        for (const { kind, key } of found) tally.add(kind, key);
-        if (repair && found.length > 0) {
-          // A snapshot restarted meanwhile COPYs rows straight into the target; a repaired row ahead of it
-          // would collide with its COPY. (repairKeys holds the unit lock, so no snapshot runs during it.)
-          if (!(await isSynced(runtime, unit))) {
-            throw new TributaryError('CHECKPOINT_CONFLICT', `the snapshot of ${unit.sourceTable.name} for source ${sourceId} restarted during verify; nothing more is repaired, verify again once it has finished`);
-          }
-          const counts = await repairKeys(runtime, unit, found.map((f) => f.key));
-          tally.addRepair(counts);
-          runtime.logger.info('verify: repaired keys', {
-            source: sourceId,
-            table: unit.sourceTable.name,
-            keys: found.length,
-            inserted: counts.inserted,
-            updated: counts.updated,
-            deleted: counts.deleted,
-            rejects: counts.rejects.length,
-          });
-        }
-      }
-    };
-
-    // The scan: every source row, chunk by chunk in key order.
-    let after: SourceValue[] | null = null;
-    for (;;) {
-      const chunkKeys: SourceValue[][] = [];
-      const from = after;
-      let skipped = 0;
-      const candidates = await inTransaction(client, where, doing, async () => {
-        await targetQuery(client, where, doing, KEY_LOOKUPS_ONLY_SQL);
-        async function* lines(): AsyncGenerator<string> {
-          for await (const batch of streamSnapshotChunk(unit.source, unit.sourceTable, from, chunkSize)) {
-            let text = '';
-            for (const row of batch) {
-              const ord = chunkKeys.length;
-              chunkKeys.push(rowKey(table, row));
-              const line = rowLine(unit, ord, row);
-              if (line.skipped && line.text === null) tally.addRejected(chunkKeys[ord]!, false);
-              if (line.skipped && line.text !== null) skipped++;
-              if (line.text !== null) text += line.text;
-            }
-            yield text;
-          }
-        }
-        await copyLines(client, where, quotePg(names.rows), rowsCopyColumns(table, names), lines());
-        const sums = (await targetQuery<{ rows: string; matched: string; source_sum: string | null; target_sum: string | null }>(client, where, doing, chunkChecksumSql(table, names), [sourceId])).rows[0]!;
-        let differing: SourceValue[][] = [];
-        if (sums.rows !== sums.matched || sums.source_sum !== sums.target_sum) {
-          const diff = await targetQuery<{ ord: number }>(client, where, doing, chunkDiffSql(table, names), [sourceId]);
-          differing = diff.rows.map((r) => chunkKeys[Number(r.ord)]!);
-        }
-        if (skipped > 0) {
-          const rejected = await targetQuery<{ ord: number; kept: boolean }>(client, where, doing, chunkRejectedSql(table, names), [sourceId]);
-          for (const r of rejected.rows) tally.addRejected(chunkKeys[Number(r.ord)]!, r.kept);
-        }
-        await targetQuery(client, where, doing, rememberKeysSql(table, names));
-        return differing;
-      });
-      tally.comparison.sourceRows += chunkKeys.length;
-      await settle(candidates);
-      if (chunkKeys.length < chunkSize) break;
-      after = chunkKeys[chunkKeys.length - 1]!;
-    }
-
-    // Extra: target rows of this source whose key the scan did not see, read back page by page.
-    await targetQuery(client, where, doing, analyzeSeenSql(names));
-    await targetQuery(client, where, doing, collectExtrasSql(table, names), [sourceId]);
-    const keyColumns = targetKeyColumns(table, names);
-    let lastOrd = '0';
-    for (;;) {
-      const page = await targetQuery<Record<string, string | null>>(client, where, doing, extraPageSql(table, names), [lastOrd, CONFIRM_SLICE]);
-      if (page.rows.length === 0) break;
-      lastOrd = String(page.rows[page.rows.length - 1]!.ord);
-      await settle(page.rows.map((r) => keyColumns.map((c, i) => keyFromText(c, r[`k${i}`] ?? null))));
-    }
-
-    const counted = await targetQuery<{ n: string }>(client, where, doing, countTargetSql(table), [sourceId]);
-    tally.comparison.targetRows = Number(counted.rows[0]!.n);
+    const run: CompareRun = { runtime, unit, client, where, doing, names, tally: new Tally(unit), chunkSize, repair };
+    await scanSource(run);
+    await settleExtras(run);
+    const counted = await targetQuery<{ n: string }>(client, where, doing, countTargetSql(table), [unit.source.id]);
+    run.tally.comparison.targetRows = Number(counted.rows[0]!.n);
     for (const sql of dropCompareTablesSql(names)) await targetQuery(client, where, doing, sql);
-    return { comparison: tally.comparison, repaired: tally.repaired };
+    return { comparison: run.tally.comparison, repaired: run.tally.repaired };
   } catch (error) {
     // The session's temp tables go with the connection.
     broken = true;
     throw error;
   } finally {
     client.release(broken ? true : undefined);
+  }
+}
+
+/** The scan: every source row, chunk by chunk in key order; differing keys are settled per chunk. */
+async function scanSource(run: CompareRun): Promise<void> {
+  let after: SourceValue[] | null = null;
+  for (;;) {
+    const { keys, differing } = await compareChunk(run, after);
+    run.tally.comparison.sourceRows += keys.length;
+    await settle(run, differing);
+    if (keys.length < run.chunkSize) break;
+    after = keys[keys.length - 1]!;
+  }
+}
+
+/**
+ * One chunk of source rows after the given key, COPYed and compared with the target in one
+ * transaction: a checksum of both sides first, the differing keys only when it differs. The chunk's
+ * keys are remembered as seen.
+ */
+async function compareChunk(run: CompareRun, from: SourceValue[] | null): Promise<{ keys: SourceValue[][]; differing: SourceValue[][] }> {
+  const { unit, client, where, doing, names } = run;
+  const table = unit.target;
+  const sourceId = unit.source.id;
+  const keys: SourceValue[][] = [];
+  // Rows kept out whose key is staged: whether the target holds an earlier version of them is asked below.
+  const skipped = { count: 0 };
+  const differing = await inTransaction(client, where, doing, async () => {
+    await targetQuery(client, where, doing, KEY_LOOKUPS_ONLY_SQL);
+    await copyLines(client, where, quotePg(names.rows), rowsCopyColumns(table, names), chunkLines(run, from, keys, skipped));
+    const sums = (await targetQuery<{ rows: string; matched: string; source_sum: string | null; target_sum: string | null }>(client, where, doing, chunkChecksumSql(table, names), [sourceId])).rows[0]!;
+    let found: SourceValue[][] = [];
+    if (sums.rows !== sums.matched || sums.source_sum !== sums.target_sum) {
+      const diff = await targetQuery<{ ord: number }>(client, where, doing, chunkDiffSql(table, names), [sourceId]);
+      found = diff.rows.map((r) => keys[Number(r.ord)]!);
+    }
+    if (skipped.count > 0) {
+      const rejected = await targetQuery<{ ord: number; kept: boolean }>(client, where, doing, chunkRejectedSql(table, names), [sourceId]);
+      for (const r of rejected.rows) run.tally.addRejected(keys[Number(r.ord)]!, r.kept);
+    }
+    await targetQuery(client, where, doing, rememberKeysSql(table, names));
+    return found;
+  });
+  return { keys, differing };
+}
+
+/**
+ * The rows-table COPY text of a source chunk, one string per fetched batch; collects the chunk's keys
+ * and counts rows kept out (a row whose key cannot be staged either is tallied as rejected at once).
+ */
+async function* chunkLines(run: CompareRun, from: SourceValue[] | null, keys: SourceValue[][], skipped: { count: number }): AsyncGenerator<string> {
+  const { unit } = run;
+  for await (const batch of streamSnapshotChunk(unit.source, unit.sourceTable, from, run.chunkSize)) {
+    let text = '';
+    for (const row of batch) {
+      const ord = keys.length;
+      keys.push(rowKey(unit.target, row));
+      const line = rowLine(unit, ord, row);
+      if (line.skipped && line.text === null) run.tally.addRejected(keys[ord]!, false);
+      if (line.skipped && line.text !== null) skipped.count++;
+      if (line.text !== null) text += line.text;
+    }
+    yield text;
+  }
+}
+
+/** Extra: target rows of this source whose key the scan did not see, read back and settled page by page. */
+async function settleExtras(run: CompareRun): Promise<void> {
+  const { unit, client, where, doing, names } = run;
+  const table = unit.target;
+  await targetQuery(client, where, doing, analyzeSeenSql(names));
+  await targetQuery(client, where, doing, collectExtrasSql(table, names), [unit.source.id]);
+  const keyColumns = targetKeyColumns(table, names);
+  let lastOrd = '0';
+  for (;;) {
+    const page = await targetQuery<Record<string, string | null>>(client, where, doing, extraPageSql(table, names), [lastOrd, CONFIRM_SLICE]);
+    if (page.rows.length === 0) break;
+    lastOrd = String(page.rows[page.rows.length - 1]!.ord);
+    await settle(run, page.rows.map((r) => keyColumns.map((c, i) => keyFromText(c, r[`k${i}`] ?? null))));
+  }
+}
+
+/** Confirms candidate keys slice by slice, counts what is still different, and repairs it when asked. */
+async function settle(run: CompareRun, candidates: readonly SourceValue[][]): Promise<void> {
+  const { runtime, unit, client, where, names, tally } = run;
+  for (let start = 0; start < candidates.length; start += CONFIRM_SLICE) {
+    const found = await confirmKeys(unit, client, where, names, candidates.slice(start, start + CONFIRM_SLICE));
+    for (const { kind, key } of found) tally.add(kind, key);
+    if (!run.repair || found.length === 0) continue;
+    // A snapshot restarted meanwhile COPYs rows straight into the target; a repaired row ahead of it
+    // would collide with its COPY. (repairKeys holds the unit lock, so no snapshot runs during it.)
+    if (!(await isSynced(runtime, unit))) {
+      throw new TributaryError('CHECKPOINT_CONFLICT', `the snapshot of ${unit.sourceTable.name} for source ${unit.source.id} restarted during verify; nothing more is repaired, verify again once it has finished`);
+    }
+    const counts = await repairKeys(runtime, unit, found.map((f) => f.key));
+    tally.addRepair(counts);
+    runtime.logger.info('verify: repaired keys', {
+      source: unit.source.id,
+      table: unit.sourceTable.name,
+      keys: found.length,
+      inserted: counts.inserted,
+      updated: counts.updated,
+      deleted: counts.deleted,
+      rejects: counts.rejects.length,
+    });
   }
 }
 

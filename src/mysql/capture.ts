@@ -7,7 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
-import { mapDriverError, TributaryError } from '../errors';
+import { TributaryError } from '../errors';
+import { mapMysqlError } from './errors';
 import { boundedName, mysqlStringLiteral, quoteMysql } from '../ident';
 import type { SourceColumn, SourceTable } from '../model';
 import { sqlFile } from '../sqlfiles';
@@ -520,7 +521,7 @@ export async function executeCapturePlan(handle: SourceHandle, plan: CapturePlan
         await connection.query('UNLOCK TABLES');
       }
     } catch (error) {
-      throw mapDriverError(error, { side: 'source', where: handle.where, doing: `replacing triggers on ${table.name}` });
+      throw mapMysqlError(error, { where: handle.where, doing: `replacing triggers on ${table.name}` });
     } finally {
       connection.release();
     }

@@ -3,13 +3,13 @@
  * for gap expiry, the snapshot stream, and pruning of applied changelog rows.
  */
 import type { RowDataPacket } from 'mysql2/promise';
-import { mapDriverError, TributaryError } from '../errors';
+import { TributaryError } from '../errors';
 import { quoteMysql } from '../ident';
 import type { IdRange, SourceRow, SourceTable, SourceValue } from '../model';
 import { sqlFile } from '../sqlfiles';
-import type { Evidence } from '../pipeline/gaps';
 import { type CaptureSubject, keyColumns, namesOf, newKeyColumn, oldKeyColumn } from './capture';
 import { exactTypeCast, type SourceConnection, type SourceHandle, sourceExecute, sourceQuery } from './connection';
+import { isNoSuchTable, isPrivilegeDenied, mapMysqlError } from './errors';
 import { binaryColumnNames } from './introspect';
 
 export interface ChangeRow {
@@ -29,8 +29,15 @@ export interface ChangeRead {
   lagSeconds: number;
 }
 
-const ER_NO_SUCH_TABLE = 1146;
-const ACCESS_DENIED = new Set([1227, 1142, 1044]);
+/**
+ * The writing transactions InnoDB reports alive, and MySQL's clock (UTC) when it was read: the
+ * evidence the gap rule (src/pipeline/gaps.ts) expires gaps by. alive is null when the sync user may
+ * not read INNODB_TRX (no PROCESS privilege): then only a timeout can expire gaps.
+ */
+export interface Evidence {
+  readAt: string;
+  alive: ReadonlySet<string> | null;
+}
 
 function toChangeId(value: unknown): number {
   const id = Number(value);
@@ -89,10 +96,10 @@ async function selectChanges(handle: SourceHandle, table: SourceTable, where: st
     const [result] = await handle.pool.query<RowDataPacket[]>({ sql, typeCast: exactTypeCast(keyBinaryNames(table)) as never }, params);
     return result;
   } catch (error) {
-    if ((error as { errno?: number }).errno === ER_NO_SUCH_TABLE) {
+    if (isNoSuchTable(error)) {
       throw new TributaryError('CHANGELOG_MISSING', `changelog table ${names.changelog} is missing in ${handle.where}; run \`tributary triggers install\``, { cause: error });
     }
-    throw mapDriverError(error, { side: 'source', where: handle.where, doing });
+    throw mapMysqlError(error, { where: handle.where, doing });
   }
 }
 
@@ -290,11 +297,11 @@ export async function readEvidence(handle: SourceHandle): Promise<Evidence> {
     for (const row of rows) if (row.trx_id !== null) alive.add(String(row.trx_id));
     return { readAt: String(rows[0]!.read_at), alive };
   } catch (error) {
-    if (ACCESS_DENIED.has((error as { errno?: number }).errno ?? 0)) {
+    if (isPrivilegeDenied(error)) {
       const rows = await sourceQuery<RowDataPacket>(handle, 'reading the clock', 'SELECT NOW(6) AS read_at');
       return { readAt: String(rows[0]!.read_at), alive: null };
     }
-    throw mapDriverError(error, { side: 'source', where: handle.where, doing: 'reading open transactions' });
+    throw mapMysqlError(error, { where: handle.where, doing: 'reading open transactions' });
   }
 }
 
@@ -430,7 +437,7 @@ class ChunkRead {
   async *batches(): AsyncGenerator<SourceRow[]> {
     try {
       for (;;) {
-        if (this.failure !== null) throw mapDriverError(this.failure, { side: 'source', where: this.handle.where, doing: this.doing });
+        if (this.failure !== null) throw mapMysqlError(this.failure, { where: this.handle.where, doing: this.doing });
         const next = this.ready.shift();
         if (next) {
           if (this.paused && this.ready.length < READ_AHEAD_BATCHES / 2) {

@@ -6,8 +6,8 @@
 import mysql from 'mysql2/promise';
 import type { Connection, ConnectionOptions, FieldPacket, QueryOptions, QueryResult, RowDataPacket } from 'mysql2/promise';
 import type { SourceConfig } from '../config';
-import { mapDriverError } from '../errors';
 import { quoteMysql } from '../ident';
+import { mapMysqlError } from './errors';
 import { tlsBase } from '../tls';
 
 
@@ -348,7 +348,7 @@ export async function sourceQuery<T extends RowDataPacket>(
     const [rows] = await handle.pool.query<T[]>(options, params);
     return rows;
   } catch (error) {
-    throw mapDriverError(error, { side: 'source', where: handle.where, doing });
+    throw mapMysqlError(error, { where: handle.where, doing });
   }
 }
 
@@ -357,6 +357,6 @@ export async function sourceExecute(handle: SourceHandle, doing: string, sql: st
     const [result] = await handle.pool.query(sql, params);
     return (result as { affectedRows?: number }).affectedRows ?? 0;
   } catch (error) {
-    throw mapDriverError(error, { side: 'source', where: handle.where, doing });
+    throw mapMysqlError(error, { where: handle.where, doing });
   }
 }

@@ -4,10 +4,11 @@
  * or closes its parentheses. Checked before anything is written: first by reading it (quotes, comments,
  * parentheses), then by MySQL itself on every source, on a statement that reads no row.
  */
-import { ConfigError, mapDriverError } from '../errors';
+import { ConfigError } from '../errors';
 import { quoteMysql } from '../ident';
 import type { SourceTable } from '../model';
 import type { SourceHandle } from './connection';
+import { mapMysqlError } from './errors';
 
 /** Why the text cannot be a single expression inside Tributary's queries, or null when it can. */
 export function filterSyntaxProblem(expression: string): string | null {
@@ -64,7 +65,7 @@ export async function checkFilter(handle: SourceHandle, table: SourceTable): Pro
   try {
     await handle.pool.query(`SELECT 1 FROM ${quoteMysql(table.name)} WHERE (${expression}) LIMIT 0`);
   } catch (error) {
-    const mapped = mapDriverError(error, { side: 'source', where: handle.where, doing: `checking the where setting of ${table.name}` });
+    const mapped = mapMysqlError(error, { where: handle.where, doing: `checking the where setting of ${table.name}` });
     if (mapped.code !== 'SOURCE_QUERY_FAILED' || mapped.transient) throw mapped;
     const message = (error as { sqlMessage?: string }).sqlMessage ?? mapped.message;
     throw new ConfigError(`${context} is refused by MySQL: ${message}; correct the table's where setting (nothing was written)`, { cause: error });

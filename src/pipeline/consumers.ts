@@ -9,10 +9,10 @@
  */
 import { boundedName } from '../ident';
 import type { TributaryConfig } from '../config';
-import { TributaryError } from '../errors';
 import { namesOf } from '../mysql/capture';
 import { findApplied, pruneChanges } from '../mysql/changes';
 import type { SourceHandle } from '../mysql/connection';
+import { isPrivilegeDenied } from '../mysql/errors';
 import {
   type ConsumerRow,
   dropStale,
@@ -63,13 +63,6 @@ function memoryOf(runtime: Runtime): ConsumerMemory {
   return memory;
 }
 
-const ACCESS_DENIED = new Set([1142, 1044, 1227]);
-
-function isAccessDenied(error: unknown): boolean {
-  const cause = error instanceof TributaryError ? (error.cause as { errno?: number } | undefined) : (error as { errno?: number });
-  return ACCESS_DENIED.has(cause?.errno ?? 0);
-}
-
 /**
  * Whether the registry of this source can be used: created when absent. A sync user that may not
  * create or write it works as a single consumer, with a warning: it prunes what it has applied.
@@ -84,7 +77,7 @@ export function registryReady(runtime: Runtime, source: SourceHandle): Promise<b
       .then(
       () => true,
       (error: unknown) => {
-        if (!isAccessDenied(error)) {
+        if (!isPrivilegeDenied(error)) {
           memory.registries.delete(source.id);
           throw error;
         }

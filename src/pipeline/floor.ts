@@ -29,9 +29,9 @@
  * Ids the changelog still holds below M were committed before step 2: the snapshot covers them, they
  * are not re-applied, and the usual clean-up prunes them.
  */
-import { readChangelogTop, readEvidence, scanChangeIds } from '../mysql/changes';
+import { type Evidence, readChangelogTop, readEvidence, scanChangeIds } from '../mysql/changes';
 import type { StoredGap } from '../postgres/state';
-import { type Evidence, missingRuns, mysqlTimeToMicros } from './gaps';
+import { missingRuns, mysqlTimeToMicros } from './gaps';
 import type { Unit } from './runtime';
 
 // Twice InnoDB's 0.1 s refresh interval of the INNODB_TRX cache: evidence read this long after t1

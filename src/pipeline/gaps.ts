@@ -24,18 +24,9 @@
  * so it can never be one of the gaps already recorded (those lie below an id that was visible when
  * they were first seen, and auto-increment ids are handed out in increasing order).
  */
+import type { Evidence } from '../mysql/changes';
 import type { IdRange } from '../model';
 import type { GapChanges, StoredGap } from '../postgres/state';
-
-/**
- * The writing transactions InnoDB reports alive, and MySQL's clock (UTC) when it was read. alive is
- * null when the sync user may not read INNODB_TRX (no PROCESS privilege): then only a timeout can
- * expire gaps.
- */
-export interface Evidence {
-  readAt: string;
-  alive: ReadonlySet<string> | null;
-}
 
 // INNODB_TRX is served from a cache refreshed at most every 0.1 s, and a holder may take its id just
 // before the read that first misses it. Evidence is trusted only when read well after that read.

@@ -5,10 +5,9 @@
 import pLimit from 'p-limit';
 import { TributaryError } from '../errors';
 import { type CaptureState, readCaptureState } from '../mysql/capture';
-import { readChangelogEdges, readEvidence } from '../mysql/changes';
+import { type Evidence, readChangelogEdges, readEvidence } from '../mysql/changes';
 import { captureProblems, namesOf } from '../mysql/capture';
 import { probeUnits, recordPass as storePassOutcomes, type UnitProbe } from '../postgres/state';
-import type { Evidence } from './gaps';
 import { asTributaryError, markSourceDown, probeDueSources, recheckRefusedSources, rejoinRecovered, type SourceAvailability, sourceAvailability } from './outages';
 import { buildUnits, prepareRuntime, type Runtime, type Unit, usingSource } from './runtime';
 import { retryPendingIndexes } from './target-indexes';

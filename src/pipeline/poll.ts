@@ -4,9 +4,9 @@
  */
 import { TributaryError } from '../errors';
 import type { SourceValue } from '../model';
-import { type ChangeRow, readChanges, readGapChanges } from '../mysql/changes';
+import { type ChangeRow, type Evidence, readChanges, readGapChanges } from '../mysql/changes';
 import type { StoredGap } from '../postgres/state';
-import { type Evidence, type GapPlan, needsEvidence, planGaps } from './gaps';
+import { type GapPlan, needsEvidence, planGaps } from './gaps';
 import { keyString } from '../convert/rows';
 import type { Unit } from './runtime';
 

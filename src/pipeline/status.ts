@@ -7,6 +7,7 @@ import { TributaryError } from '../errors';
 import { namesOf } from '../mysql/capture';
 import { countPending } from '../mysql/changes';
 import type { ConsumerRow } from '../mysql/consumers';
+import { isNoSuchTable } from '../mysql/errors';
 import { stateSchemaPresent, statusRows } from '../postgres/state';
 import { consumerName, readConsumers } from './consumers';
 import { asTributaryError } from './outages';
@@ -42,12 +43,9 @@ export interface StatusReport {
   units: UnitStatus[];
 }
 
-// MySQL's ER_NO_SUCH_TABLE: the changelog was never created here.
-const ER_NO_SUCH_TABLE = 1146;
-
+/** The changelog was never created here (the MySQL side says no such table). */
 function changelogMissing(error: unknown, table: string, where: string): TributaryError | null {
-  const cause = (error as { cause?: { errno?: unknown } } | null)?.cause;
-  if (cause?.errno !== ER_NO_SUCH_TABLE) return null;
+  if (!isNoSuchTable(error)) return null;
   return new TributaryError('CHANGELOG_MISSING', `capture of ${table} is not installed in ${where}: run \`tributary triggers install\``);
 }
 

@@ -8,13 +8,13 @@
 import { TributaryError } from '../errors';
 import type { Logger } from '../log';
 import { captureProblems, captureProblemsAgain, type CaptureState, namesOf, onlyMoving } from '../mysql/capture';
-import { estimateRows } from '../mysql/changes';
+import { estimateRows, type Evidence } from '../mysql/changes';
 import { beginEnclosing, connectTarget, inTransaction, type PoolClient, rollbackEnclosing } from '../postgres/connection';
 import { forgetStages } from '../postgres/stage';
 import { type Checkpoint, type StoredGap, type UnitState, unitState } from '../postgres/state';
 import { applyBatch } from './apply';
 import { afterPass, enterConsumer, pruneApplied, sweepApplied } from './consumers';
-import { countIds, type Evidence, gapsAfter, inGaps, openGapIds } from './gaps';
+import { countIds, gapsAfter, inGaps, openGapIds } from './gaps';
 import { type Batch, isEmptyBatch, pollBatch } from './poll';
 import { type Runtime, stateUnit, type Unit, unitKey } from './runtime';
 import { describeKey, type Reject } from '../convert/rows';

@@ -3,7 +3,7 @@ import pg from 'pg';
 // Types by name, so that the shipped declarations need no default import (no esModuleInterop for users).
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import type { PgEndpoint } from '../config';
-import { mapDriverError } from '../errors';
+import { mapPgError } from './errors';
 import { tlsBase } from '../tls';
 
 export type { PoolClient };
@@ -55,7 +55,7 @@ export async function connectTarget(handle: TargetHandle, doing: string): Promis
     }
     return client;
   } catch (error) {
-    throw mapDriverError(error, { side: 'target', where: handle.where, doing });
+    throw mapPgError(error, { where: handle.where, doing });
   }
 }
 
@@ -69,7 +69,7 @@ export async function targetQuery<T extends QueryResultRow = QueryResultRow>(
   try {
     return await db.query<T>(sql, params);
   } catch (error) {
-    throw mapDriverError(error, { side: 'target', where, doing });
+    throw mapPgError(error, { where, doing });
   }
 }
 
@@ -97,7 +97,7 @@ export async function inTransaction<T>(client: PoolClient, where: string, doing:
       return result;
     } catch (error) {
       await client.query('ROLLBACK TO SAVEPOINT tributary_step').catch(() => undefined);
-      throw mapDriverError(error, { side: 'target', where, doing });
+      throw mapPgError(error, { where, doing });
     }
   }
   await targetQuery(client, where, doing, 'BEGIN');
@@ -107,7 +107,7 @@ export async function inTransaction<T>(client: PoolClient, where: string, doing:
     return result;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
-    throw mapDriverError(error, { side: 'target', where, doing });
+    throw mapPgError(error, { where, doing });
   }
 }
 

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { from as copyFrom } from 'pg-copy-streams';
-import { mapDriverError } from '../errors';
+import { mapPgError } from './errors';
 import { quotePg } from '../ident';
 import type { PoolClient } from './connection';
 import { KEY_COLUMN, OP_COLUMN, SOURCE_COLUMN } from './internal-columns';
@@ -49,7 +49,7 @@ export async function ensureStage(client: PoolClient, where: string, table: Targ
     try {
       await client.query(createStageSql(table));
     } catch (error) {
-      throw mapDriverError(error, { side: 'target', where, doing: `creating staging table for ${table.name}` });
+      throw mapPgError(error, { where, doing: `creating staging table for ${table.name}` });
     }
     known.add(name);
   }
@@ -91,6 +91,6 @@ export async function copyLines(
   try {
     await pipeline(Readable.from(chunked(lines)), client.query(copyFrom(sql)));
   } catch (error) {
-    throw mapDriverError(error, { side: 'target', where, doing: `copying rows into ${qualifiedTable}` });
+    throw mapPgError(error, { where, doing: `copying rows into ${qualifiedTable}` });
   }
 }

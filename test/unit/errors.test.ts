@@ -1,8 +1,16 @@
-import { ConfigError, isConnectionFailure, mapDriverError, redactSecrets, TributaryError, type ErrorCode, type ErrorSite } from '../../src/errors';
+import type { ErrorSite } from '../../src/driver-errors';
 import { ExitCode, exitCodeFor } from '../../src/cli/exit-codes';
+import { ConfigError, redactSecrets, TributaryError, type ErrorCode } from '../../src/errors';
+import { isNoSuchTable, isPrivilegeDenied, mapMysqlError } from '../../src/mysql/errors';
+import { isTargetConnectionFailure, mapPgError } from '../../src/postgres/errors';
 
-const SOURCE: ErrorSite = { side: 'source', where: 'source eu (127.0.0.1:3306)', doing: 'reading changes of orders' };
-const TARGET: ErrorSite = { side: 'target', where: 'target (127.0.0.1:5432/warehouse)' };
+const SOURCE: ErrorSite = { where: 'source eu (127.0.0.1:3306)', doing: 'reading changes of orders' };
+const TARGET: ErrorSite = { where: 'target (127.0.0.1:5432/warehouse)' };
+
+/** Each side maps its own driver's errors. */
+function mapDriverError(error: unknown, site: ErrorSite): TributaryError {
+  return site === SOURCE ? mapMysqlError(error, site) : mapPgError(error, site);
+}
 
 /** An error shaped like the ones mysql2, pg and node sockets throw. */
 function driverError(message: string, fields: Record<string, unknown>): Error {
@@ -11,7 +19,7 @@ function driverError(message: string, fields: Record<string, unknown>): Error {
 
 const refused = () => driverError('connect ECONNREFUSED 127.0.0.1:3306', { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' });
 
-describe('mapDriverError: unreachable servers', () => {
+describe('mapMysqlError / mapPgError: unreachable servers', () => {
   test('ECONNREFUSED on the source is SOURCE_UNREACHABLE and transient', () => {
     const error = mapDriverError(refused(), SOURCE);
     expect(error).toBeInstanceOf(TributaryError);
@@ -52,7 +60,7 @@ describe('mapDriverError: unreachable servers', () => {
   });
 
   test('pg\'s "Connection terminated unexpectedly" is a connection failure', () => {
-    expect(isConnectionFailure(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isTargetConnectionFailure(new Error('Connection terminated unexpectedly'))).toBe(true);
     expect(mapDriverError(new Error('Connection terminated unexpectedly'), TARGET).code).toBe('TARGET_UNREACHABLE');
   });
 
@@ -67,7 +75,7 @@ describe('mapDriverError: unreachable servers', () => {
   });
 });
 
-describe('mapDriverError: retryable query failures', () => {
+describe('mapMysqlError / mapPgError: retryable query failures', () => {
   test.each([
     [1213, 'ER_LOCK_DEADLOCK', 'Deadlock found when trying to get lock; try restarting transaction'],
     [1205, 'ER_LOCK_WAIT_TIMEOUT', 'Lock wait timeout exceeded; try restarting transaction'],
@@ -142,6 +150,43 @@ describe('mapDriverError: missing privileges', () => {
     expect(error.code).toBe('PRIVILEGE_MISSING');
     expect(error.message).toContain('GRANT USAGE, CREATE ON SCHEMA public');
     expect(exitCodeFor(error)).toBe(9);
+  });
+});
+
+describe('each side reads only its own driver\'s codes', () => {
+  test('a TLS handshake failure of mysql2 is SOURCE_UNREACHABLE, not worth retrying', () => {
+    const error = driverError('Server does not support secure connection', { code: 'HANDSHAKE_NO_SSL_SUPPORT' });
+    expect(mapMysqlError(error, SOURCE)).toMatchObject({ code: 'SOURCE_UNREACHABLE', transient: false, message: expect.stringContaining('securely') });
+  });
+
+  test('a certificate Node refuses is an insecure connection on either side', () => {
+    const error = () => driverError('self-signed certificate', { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+    expect(mapMysqlError(error(), SOURCE)).toMatchObject({ code: 'SOURCE_UNREACHABLE', transient: false });
+    expect(mapPgError(error(), TARGET)).toMatchObject({ code: 'TARGET_UNREACHABLE', transient: false });
+  });
+
+  test('a PostgreSQL server that refuses unencrypted connections is TARGET_UNREACHABLE, not worth retrying', () => {
+    const error = driverError('no pg_hba.conf entry for host "10.0.0.1", user "app", database "w", no encryption', { code: '28000' });
+    expect(mapPgError(error, TARGET)).toMatchObject({ code: 'TARGET_UNREACHABLE', transient: false, message: expect.stringContaining('securely') });
+  });
+
+  test('mysql2 losing its connection is transient; the same code means nothing to the PostgreSQL side', () => {
+    const lost = () => driverError('Connection lost: The server closed the connection.', { code: 'PROTOCOL_CONNECTION_LOST' });
+    expect(mapMysqlError(lost(), SOURCE)).toMatchObject({ code: 'SOURCE_UNREACHABLE', transient: true });
+    expect(mapPgError(lost(), TARGET)).toMatchObject({ code: 'TARGET_QUERY_FAILED', transient: false });
+  });
+
+  test('a SQLSTATE is read only by the PostgreSQL side, an errno only by the MySQL side', () => {
+    expect(mapMysqlError(driverError('deadlock detected', { code: '40P01' }), SOURCE).transient).toBe(false);
+    expect(mapPgError(driverError('Deadlock found', { errno: 1213 }), TARGET).transient).toBe(false);
+  });
+
+  test('the MySQL side recognises a missing table and a missing privilege', () => {
+    expect(isNoSuchTable(driverError("Table 'shop.orders__tributary_changes' doesn't exist", { errno: 1146, code: 'ER_NO_SUCH_TABLE' }))).toBe(true);
+    expect(isNoSuchTable(driverError('Access denied', { errno: 1227 }))).toBe(false);
+    for (const errno of [1227, 1142, 1044]) expect(isPrivilegeDenied(driverError('denied', { errno }))).toBe(true);
+    expect(isPrivilegeDenied(driverError('syntax', { errno: 1064 }))).toBe(false);
+    expect(isPrivilegeDenied(null)).toBe(false);
   });
 });
 

@@ -1,3 +1,4 @@
+import type { Evidence } from '../../src/mysql/changes';
 import {
   countIds,
   EVIDENCE_MARGIN_MICROS,
@@ -9,7 +10,6 @@ import {
   needsEvidence,
   openGapIds,
   planGaps,
-  type Evidence,
   type GapInput,
   type GapPlan,
 } from '../../src/pipeline/gaps';

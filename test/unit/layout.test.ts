@@ -45,22 +45,38 @@ interface FileFacts {
   processCalls: string[];
 }
 
+/** The module named by an import, export-from, import = require(), require(), import() or import('x').T. */
+function moduleSpecifier(node: ts.Node): string | null {
+  if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) return node.moduleSpecifier.text;
+  if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteral(node.moduleReference.expression)) {
+    return node.moduleReference.expression.text;
+  }
+  if (ts.isCallExpression(node) && node.arguments.length === 1 && ts.isStringLiteralLike(node.arguments[0]!)) {
+    const isRequire = ts.isIdentifier(node.expression) && node.expression.text === 'require';
+    if (isRequire || node.expression.kind === ts.SyntaxKind.ImportKeyword) return (node.arguments[0] as ts.StringLiteralLike).text;
+  }
+  if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) return node.argument.literal.text;
+  return null;
+}
+
+/** "line: text" of a call of process.exit or process.on. */
+function processCall(node: ts.Node, source: ts.SourceFile): string | null {
+  if (!ts.isCallExpression(node) || !ts.isPropertyAccessExpression(node.expression)) return null;
+  const callee = node.expression;
+  if (!ts.isIdentifier(callee.expression) || callee.expression.text !== 'process' || !['exit', 'on'].includes(callee.name.text)) return null;
+  return `${source.getLineAndCharacterOfPosition(node.getStart()).line + 1}: ${node.getText().split('\n')[0]}`;
+}
+
 function readFacts(file: string): FileFacts {
-  const text = readFileSync(file, 'utf8');
-  const imports = ts
-    .preProcessFile(text, true, true)
-    .importedFiles.map((f) => resolveImport(file, f.fileName))
-    .filter((p): p is string => p !== null);
-  const source = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true);
+  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
+  const imports: string[] = [];
   const processCalls: string[] = [];
   const visit = (node: ts.Node): void => {
-    if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression)) {
-      const callee = node.expression;
-      if (ts.isIdentifier(callee.expression) && callee.expression.text === 'process' && ['exit', 'on'].includes(callee.name.text)) {
-        const line = source.getLineAndCharacterOfPosition(node.getStart()).line + 1;
-        processCalls.push(`${line}: ${node.getText().split('\n')[0]}`);
-      }
-    }
+    const specifier = moduleSpecifier(node);
+    const resolved = specifier === null ? null : resolveImport(file, specifier);
+    if (resolved !== null) imports.push(resolved);
+    const call = processCall(node, source);
+    if (call !== null) processCalls.push(call);
     ts.forEachChild(node, visit);
   };
   visit(source);

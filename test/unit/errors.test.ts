@@ -8,7 +8,7 @@ const SOURCE: ErrorSite = { where: 'source eu (127.0.0.1:3306)', doing: 'reading
 const TARGET: ErrorSite = { where: 'target (127.0.0.1:5432/warehouse)' };
 
 /** Each side maps its own driver's errors. */
-function mapDriverError(error: unknown, site: ErrorSite): TributaryError {
+function mapOnItsSide(error: unknown, site: ErrorSite): TributaryError {
   return site === SOURCE ? mapMysqlError(error, site) : mapPgError(error, site);
 }
 
@@ -21,57 +21,57 @@ const refused = () => driverError('connect ECONNREFUSED 127.0.0.1:3306', { code:
 
 describe('mapMysqlError / mapPgError: unreachable servers', () => {
   test('ECONNREFUSED on the source is SOURCE_UNREACHABLE and transient', () => {
-    const error = mapDriverError(refused(), SOURCE);
+    const error = mapOnItsSide(refused(), SOURCE);
     expect(error).toBeInstanceOf(TributaryError);
     expect(error.code).toBe('SOURCE_UNREACHABLE');
     expect(error.transient).toBe(true);
   });
 
   test('the message names where it happened and what was being done', () => {
-    const error = mapDriverError(refused(), SOURCE);
+    const error = mapOnItsSide(refused(), SOURCE);
     expect(error.message).toContain('source eu (127.0.0.1:3306)');
     expect(error.message).toContain('reading changes of orders');
     expect(error.message).toContain('ECONNREFUSED');
   });
 
   test('the message holds no password even when the driver message has a URL with one', () => {
-    const error = mapDriverError(driverError('connect ECONNREFUSED for mysql://app:s3cr3t-pw@db.internal:3306/shop', { code: 'ECONNREFUSED' }), SOURCE);
+    const error = mapOnItsSide(driverError('connect ECONNREFUSED for mysql://app:s3cr3t-pw@db.internal:3306/shop', { code: 'ECONNREFUSED' }), SOURCE);
     expect(error.code).toBe('SOURCE_UNREACHABLE');
     expect(error.message).toContain('source eu (127.0.0.1:3306)');
     expect(error.message).not.toContain('s3cr3t-pw');
   });
 
   test('query failures are redacted too', () => {
-    const error = mapDriverError(driverError('bad option in postgres://u:hunter2@h/db password=hunter3', { code: '42601' }), TARGET);
+    const error = mapOnItsSide(driverError('bad option in postgres://u:hunter2@h/db password=hunter3', { code: '42601' }), TARGET);
     expect(error.message).not.toMatch(/hunter[23]/);
   });
 
   test('the same failure on the target is TARGET_UNREACHABLE', () => {
-    const error = mapDriverError(driverError('connect ECONNREFUSED 127.0.0.1:5432', { code: 'ECONNREFUSED' }), TARGET);
+    const error = mapOnItsSide(driverError('connect ECONNREFUSED 127.0.0.1:5432', { code: 'ECONNREFUSED' }), TARGET);
     expect(error).toMatchObject({ code: 'TARGET_UNREACHABLE', transient: true });
   });
 
   test.each(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'PROTOCOL_CONNECTION_LOST'])('%s is a transient connection failure', (code) => {
-    expect(mapDriverError(driverError(`boom ${code}`, { code }), SOURCE)).toMatchObject({ code: 'SOURCE_UNREACHABLE', transient: true });
+    expect(mapOnItsSide(driverError(`boom ${code}`, { code }), SOURCE)).toMatchObject({ code: 'SOURCE_UNREACHABLE', transient: true });
   });
 
   test('PostgreSQL connection exceptions (class 08) are TARGET_UNREACHABLE', () => {
-    expect(mapDriverError(driverError('connection failure', { code: '08006' }), TARGET)).toMatchObject({ code: 'TARGET_UNREACHABLE', transient: true });
+    expect(mapOnItsSide(driverError('connection failure', { code: '08006' }), TARGET)).toMatchObject({ code: 'TARGET_UNREACHABLE', transient: true });
   });
 
   test('pg\'s "Connection terminated unexpectedly" is a connection failure', () => {
     expect(isTargetConnectionFailure(new Error('Connection terminated unexpectedly'))).toBe(true);
-    expect(mapDriverError(new Error('Connection terminated unexpectedly'), TARGET).code).toBe('TARGET_UNREACHABLE');
+    expect(mapOnItsSide(new Error('Connection terminated unexpectedly'), TARGET).code).toBe('TARGET_UNREACHABLE');
   });
 
   test('wrong credentials or unknown database: unreachable, but not worth retrying', () => {
     const denied = driverError("Access denied for user 'app'@'10.0.0.1' (using password: YES)", { code: 'ER_ACCESS_DENIED_ERROR', errno: 1045 });
-    expect(mapDriverError(denied, SOURCE)).toMatchObject({ code: 'SOURCE_UNREACHABLE', transient: false });
-    expect(mapDriverError(driverError('password authentication failed for user "app"', { code: '28P01' }), TARGET)).toMatchObject({
+    expect(mapOnItsSide(denied, SOURCE)).toMatchObject({ code: 'SOURCE_UNREACHABLE', transient: false });
+    expect(mapOnItsSide(driverError('password authentication failed for user "app"', { code: '28P01' }), TARGET)).toMatchObject({
       code: 'TARGET_UNREACHABLE',
       transient: false,
     });
-    expect(mapDriverError(driverError('database "warehouse" does not exist', { code: '3D000' }), TARGET).code).toBe('TARGET_UNREACHABLE');
+    expect(mapOnItsSide(driverError('database "warehouse" does not exist', { code: '3D000' }), TARGET).code).toBe('TARGET_UNREACHABLE');
   });
 });
 
@@ -80,7 +80,7 @@ describe('mapMysqlError / mapPgError: retryable query failures', () => {
     [1213, 'ER_LOCK_DEADLOCK', 'Deadlock found when trying to get lock; try restarting transaction'],
     [1205, 'ER_LOCK_WAIT_TIMEOUT', 'Lock wait timeout exceeded; try restarting transaction'],
   ])('MySQL errno %d is a transient source query failure', (errno, code, message) => {
-    expect(mapDriverError(driverError(message, { errno, code, sqlState: '40001' }), SOURCE)).toMatchObject({ code: 'SOURCE_QUERY_FAILED', transient: true });
+    expect(mapOnItsSide(driverError(message, { errno, code, sqlState: '40001' }), SOURCE)).toMatchObject({ code: 'SOURCE_QUERY_FAILED', transient: true });
   });
 
   test.each([
@@ -88,16 +88,16 @@ describe('mapMysqlError / mapPgError: retryable query failures', () => {
     ['57P01', 'terminating connection due to administrator command'],
     ['40001', 'could not serialize access due to concurrent update'],
   ])('PostgreSQL %s is transient', (code, message) => {
-    expect(mapDriverError(driverError(message, { code }), TARGET).transient).toBe(true);
+    expect(mapOnItsSide(driverError(message, { code }), TARGET).transient).toBe(true);
   });
 
   test('PostgreSQL 23505 (unique violation) is not transient', () => {
-    const error = mapDriverError(driverError('duplicate key value violates unique constraint "orders_pkey"', { code: '23505' }), TARGET);
+    const error = mapOnItsSide(driverError('duplicate key value violates unique constraint "orders_pkey"', { code: '23505' }), TARGET);
     expect(error).toMatchObject({ code: 'TARGET_QUERY_FAILED', transient: false });
   });
 
   test('a MySQL syntax error is not transient', () => {
-    expect(mapDriverError(driverError('You have an error in your SQL syntax', { errno: 1064, code: 'ER_PARSE_ERROR' }), SOURCE)).toMatchObject({
+    expect(mapOnItsSide(driverError('You have an error in your SQL syntax', { errno: 1064, code: 'ER_PARSE_ERROR' }), SOURCE)).toMatchObject({
       code: 'SOURCE_QUERY_FAILED',
       transient: false,
     });
@@ -105,21 +105,21 @@ describe('mapMysqlError / mapPgError: retryable query failures', () => {
 
   test('the driver error is kept as the cause', () => {
     const original = refused();
-    expect(mapDriverError(original, SOURCE).cause).toBe(original);
+    expect(mapOnItsSide(original, SOURCE).cause).toBe(original);
   });
 
   test('a TributaryError passes through unchanged', () => {
     const error = new TributaryError('CHANGELOG_MISSING', 'gone');
-    expect(mapDriverError(error, SOURCE)).toBe(error);
+    expect(mapOnItsSide(error, SOURCE)).toBe(error);
   });
 
   test('a thrown string becomes a query failure carrying the text', () => {
-    expect(mapDriverError('something odd', TARGET)).toMatchObject({ code: 'TARGET_QUERY_FAILED', message: expect.stringContaining('something odd') });
+    expect(mapOnItsSide('something odd', TARGET)).toMatchObject({ code: 'TARGET_QUERY_FAILED', message: expect.stringContaining('something odd') });
   });
 
   test('a thrown null or undefined becomes a query failure instead of crashing', () => {
-    expect(mapDriverError(null, SOURCE)).toBeInstanceOf(TributaryError);
-    expect(mapDriverError(undefined, TARGET)).toBeInstanceOf(TributaryError);
+    expect(mapOnItsSide(null, SOURCE)).toBeInstanceOf(TributaryError);
+    expect(mapOnItsSide(undefined, TARGET)).toBeInstanceOf(TributaryError);
   });
 });
 
@@ -203,7 +203,7 @@ describe('exitCodeFor', () => {
   test('an unreachable source exits 3, an unreachable target 4', () => {
     expect(exit('SOURCE_UNREACHABLE')).toBe(3);
     expect(exit('TARGET_UNREACHABLE')).toBe(4);
-    expect(exitCodeFor(mapDriverError(refused(), SOURCE))).toBe(3);
+    expect(exitCodeFor(mapOnItsSide(refused(), SOURCE))).toBe(3);
   });
 
   test('trigger drift and changelog trouble exit 5', () => {

@@ -9,7 +9,7 @@ import { type Evidence, readChangelogEdges, readEvidence } from '../mysql/change
 import { captureProblems, namesOf } from '../mysql/capture';
 import { probeUnits, recordPass as storePassOutcomes, type UnitProbe } from '../postgres/state';
 import { asTributaryError, markSourceDown, probeDueSources, recheckRefusedSources, rejoinRecovered, type SourceAvailability, sourceAvailability } from './outages';
-import { buildUnits, prepareRuntime, type Runtime, type Unit, usingSource } from './runtime';
+import { buildUnits, prepareRuntime, type Runtime, type Unit, unitKey, usingSource } from './runtime';
 import { retryPendingIndexes } from './target-indexes';
 import { settingsUnchanged } from './settings';
 import { emptyResult, syncUnit, type UnitResult } from './unit';
@@ -60,17 +60,7 @@ export async function runPass(runtime: Runtime, options: PassOptions = {}): Prom
   if (!options.units) await refreshSources(runtime);
   const available = (options.units ?? runtime.units).filter((u) => !runtime.outages.has(u.source.id));
   let results = await runUnits(runtime, available, options.dryRun === true, options.signal);
-  // A source whose columns changed since the units were prepared: prepare it again (evolving the
-  // target tables) and run its units once more, now with their new shape.
-  const changed = results.filter((r) => r.errorCode === 'SOURCE_SHAPE_CHANGED');
-  if (changed.length > 0 && !options.units) {
-    const sources = [...new Set(changed.map((r) => r.sourceId))];
-    runtime.logger.info('source table columns changed; preparing target tables again', { sources });
-    await prepareRuntime(runtime, { sources });
-    const again = runtime.units.filter((u) => changed.some((r) => r.sourceId === u.source.id && r.table === u.sourceTable.name));
-    const rerun = await runUnits(runtime, again, options.dryRun === true, options.signal);
-    results = results.map((r) => rerun.find((x) => x.sourceId === r.sourceId && x.table === r.table) ?? r);
-  }
+  if (!options.units) results = await rerunReshaped(runtime, results, options.dryRun === true, options.signal);
   if (!options.units) results = inConfigurationOrder(runtime, [...results, ...unavailableResults(runtime, results)]);
   if (!options.dryRun) await recordPass(runtime, results);
   if (!options.dryRun) await heartbeatConsumers(runtime);
@@ -83,6 +73,21 @@ export async function runPass(runtime: Runtime, options: PassOptions = {}): Prom
     skipped: results.filter((r) => r.status === 'skipped').length,
     sources: sourceAvailability(runtime),
   };
+}
+
+/**
+ * A source whose columns changed since the units were prepared: prepare it again (evolving the
+ * target tables) and run its units once more, now with their new shape.
+ */
+async function rerunReshaped(runtime: Runtime, results: UnitResult[], dryRun: boolean, signal: AbortSignal | undefined): Promise<UnitResult[]> {
+  const changed = results.filter((r) => r.errorCode === 'SOURCE_SHAPE_CHANGED');
+  if (changed.length === 0) return results;
+  const sources = [...new Set(changed.map((r) => r.sourceId))];
+  runtime.logger.info('source table columns changed; preparing target tables again', { sources });
+  await prepareRuntime(runtime, { sources });
+  const again = runtime.units.filter((u) => changed.some((r) => r.sourceId === u.source.id && r.table === u.sourceTable.name));
+  const rerun = await runUnits(runtime, again, dryRun, signal);
+  return results.map((r) => rerun.find((x) => x.sourceId === r.sourceId && x.table === r.table) ?? r);
 }
 
 /**
@@ -197,7 +202,7 @@ async function findIdleUnits(runtime: Runtime, units: readonly Unit[], captureSt
   } catch {
     return idle;
   }
-  const checkpoints = new Map(probe.map((row) => [JSON.stringify([row.sourceId, row.table]), row]));
+  const checkpoints = new Map(probe.map((row) => [unitKey(row.sourceId, row.table), row]));
   const bySource = new Map<string, Unit[]>();
   for (const unit of units) bySource.set(unit.source.id, [...(bySource.get(unit.source.id) ?? []), unit]);
   await Promise.all(
@@ -214,44 +219,59 @@ async function findIdleUnits(runtime: Runtime, units: readonly Unit[], captureSt
             return;
           }
           if (state.shape !== runtime.fingerprints.get(sourceId)) return;
-          const candidates = sourceUnits.filter((unit) => {
-            const row = checkpoints.get(JSON.stringify([sourceId, unit.sourceTable.name]));
-            const names = namesOf(unit.sourceTable);
-            const columns = unit.target.columns.map((c) => c.name);
-            return (
-              row !== undefined &&
-              !unit.blocked &&
-              !unit.targetCreated &&
-              row.snapshotState === 'done' &&
-              !row.captureBroken &&
-              !row.schemaChangeSeen &&
-              !state.onlineSchemaChange.has(unit.sourceTable.name) &&
-              !row.hasGaps &&
-              row.changelogToken !== null &&
-              row.changelogToken === state.changelogs.get(names.changelog)?.token &&
-              Array.isArray(row.syncedColumns) &&
-              row.syncedColumns.length === columns.length &&
-              columns.every((c) => row.syncedColumns!.includes(c)) &&
-              settingsUnchanged(row.syncedSettings, unit, runtime.config.target.schema) &&
-              captureProblems(unit.sourceTable, unit.sourceTable, state, unit.changelogTable).length === 0
-            );
+          const candidates = sourceUnits.flatMap((unit) => {
+            const probed = checkpoints.get(unitKey(sourceId, unit.sourceTable.name));
+            return probed !== undefined && looksIdle(runtime, unit, probed, state) ? [{ unit, highWater: probed.highWater }] : [];
           });
-          if (candidates.length === 0) return;
-          const edges = await readChangelogEdges(candidates[0]!.source, candidates.map((u) => namesOf(u.sourceTable).changelog)).catch(
-            () => new Map<string, { lo: number | null; hi: number | null }>(),
-          );
-          for (const unit of candidates) {
-            const highWater = checkpoints.get(JSON.stringify([sourceId, unit.sourceTable.name]))!.highWater;
-            const edge = edges.get(namesOf(unit.sourceTable).changelog);
-            if (!edge) continue;
-            const empty = edge.lo === null && edge.hi === null && highWater === 0;
-            const onlySentinel = edge.lo === highWater && edge.hi === highWater;
-            if (empty || onlySentinel) idle.set(unit, highWater);
-          }
+          for (const [unit, highWater] of await onlySentinelLeft(candidates)) idle.set(unit, highWater);
         }),
       ),
     ),
   );
+  return idle;
+}
+
+/** What the target and the capture check say: snapshot done, nothing broken, no gap, same columns, settings and changelog. */
+function looksIdle(runtime: Runtime, unit: Unit, probed: UnitProbe, state: CaptureState): boolean {
+  const names = namesOf(unit.sourceTable);
+  const columns = unit.target.columns.map((c) => c.name);
+  const synced = probed.syncedColumns;
+  return (
+    !unit.blocked &&
+    !unit.targetCreated &&
+    probed.snapshotState === 'done' &&
+    !probed.captureBroken &&
+    !probed.schemaChangeSeen &&
+    !state.onlineSchemaChange.has(unit.sourceTable.name) &&
+    !probed.hasGaps &&
+    probed.changelogToken !== null &&
+    probed.changelogToken === state.changelogs.get(names.changelog)?.token &&
+    Array.isArray(synced) &&
+    synced.length === columns.length &&
+    columns.every((c) => synced.includes(c)) &&
+    settingsUnchanged(probed.syncedSettings, unit, runtime.config.target.schema) &&
+    captureProblems(unit.sourceTable, unit.sourceTable, state, unit.changelogTable).length === 0
+  );
+}
+
+/**
+ * The candidates (all of one source) whose changelog holds only the sentinel row at their watermark,
+ * or nothing at all before the first change: one query for all of them. On error, none.
+ */
+async function onlySentinelLeft(candidates: readonly { unit: Unit; highWater: number }[]): Promise<Map<Unit, number>> {
+  const idle = new Map<Unit, number>();
+  if (candidates.length === 0) return idle;
+  const changelogOf = (unit: Unit): string => namesOf(unit.sourceTable).changelog;
+  const edges = await readChangelogEdges(candidates[0]!.unit.source, candidates.map((c) => changelogOf(c.unit))).catch(
+    () => new Map<string, { lo: number | null; hi: number | null }>(),
+  );
+  for (const { unit, highWater } of candidates) {
+    const edge = edges.get(changelogOf(unit));
+    if (!edge) continue;
+    const empty = edge.lo === null && edge.hi === null && highWater === 0;
+    const sentinelOnly = edge.lo === highWater && edge.hi === highWater;
+    if (empty || sentinelOnly) idle.set(unit, highWater);
+  }
   return idle;
 }
 

@@ -123,14 +123,14 @@ describe('mapMysqlError / mapPgError: retryable query failures', () => {
   });
 });
 
-describe('mapDriverError: missing privileges', () => {
+describe('mapMysqlError / mapPgError: missing privileges', () => {
   test.each([
     [1142, 'ER_TABLEACCESS_DENIED_ERROR', "SELECT command denied to user 'app'@'localhost' for table `shop`.`orders`", 'SELECT'],
     [1143, 'ER_COLUMNACCESS_DENIED_ERROR', "SELECT command denied to user 'app'@'localhost' for column 'id' in table 'orders'", 'SELECT'],
     [1227, 'ER_SPECIFIC_ACCESS_DENIED_ERROR', 'Access denied; you need (at least one of) the PROCESS privilege(s) for this operation', 'PROCESS'],
     [1044, 'ER_DBACCESS_DENIED_ERROR', "Access denied for user 'app'@'%' to database 'shop'", 'missing privilege'],
   ])('MySQL errno %d is PRIVILEGE_MISSING, exit 9, naming what to grant', (errno, code, message, privilege) => {
-    const error = mapDriverError(driverError(message, { errno, code }), SOURCE);
+    const error = mapOnItsSide(driverError(message, { errno, code }), SOURCE);
     expect(error).toMatchObject({ code: 'PRIVILEGE_MISSING', transient: false });
     expect(error.message).toContain(privilege);
     expect(error.message).toContain('triggers print --grants');
@@ -139,14 +139,14 @@ describe('mapDriverError: missing privileges', () => {
 
   test('CREATE TRIGGER with binary logging on and no SUPER names log_bin_trust_function_creators', () => {
     const message = 'You do not have the SUPER privilege and binary logging is enabled (you *might* want to use the less safe log_bin_trust_function_creators variable)';
-    const error = mapDriverError(driverError(message, { errno: 1419, code: 'ER_BINLOG_CREATE_ROUTINE_NEED_SUPER' }), SOURCE);
+    const error = mapOnItsSide(driverError(message, { errno: 1419, code: 'ER_BINLOG_CREATE_ROUTINE_NEED_SUPER' }), SOURCE);
     expect(error.code).toBe('PRIVILEGE_MISSING');
     expect(error.message).toMatch(/SET GLOBAL log_bin_trust_function_creators = 1/);
     expect(error.message).toMatch(/parameter group/);
   });
 
   test('PostgreSQL 42501 on a schema names USAGE and CREATE on it', () => {
-    const error = mapDriverError(driverError('permission denied for schema public', { code: '42501' }), TARGET);
+    const error = mapOnItsSide(driverError('permission denied for schema public', { code: '42501' }), TARGET);
     expect(error.code).toBe('PRIVILEGE_MISSING');
     expect(error.message).toContain('GRANT USAGE, CREATE ON SCHEMA public');
     expect(exitCodeFor(error)).toBe(9);

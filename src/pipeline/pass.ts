@@ -12,7 +12,7 @@ import { asTributaryError, markSourceDown, probeDueSources, recheckRefusedSource
 import { buildUnits, prepareRuntime, type Runtime, type Unit, unitKey, usingSource } from './runtime';
 import { retryPendingIndexes } from './target-indexes';
 import { settingsUnchanged } from './settings';
-import { emptyResult, syncUnit, type UnitResult } from './unit';
+import { blankResult, emptyResult, syncUnit, type UnitResult } from './unit';
 import { heartbeatConsumers } from './consumers';
 
 export interface PassResult {
@@ -106,28 +106,11 @@ async function refreshSources(runtime: Runtime): Promise<void> {
 /** A failed result for a (source, table) that was not run, with the reason. */
 function notRunResult(sourceId: string, table: string, target: string, error: TributaryError, sourceDown: boolean): UnitResult {
   return {
-    sourceId,
-    table,
-    target,
+    ...blankResult(sourceId, table, target),
     status: 'failed',
     reason: error.message,
     errorCode: error.code,
     ...(sourceDown ? { sourceDown: true } : {}),
-    snapshotRows: 0,
-    batches: 0,
-    fullBatches: 0,
-    changes: 0,
-    inserted: 0,
-    updated: 0,
-    deleted: 0,
-    openGaps: 0,
-    expiredGaps: 0,
-    lateChanges: 0,
-    rejects: 0,
-    highWater: 0,
-    lagSeconds: 0,
-    batchMs: [],
-    ms: 0,
   };
 }
 

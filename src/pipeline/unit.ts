@@ -62,10 +62,15 @@ export interface PassServices {
 }
 
 export function emptyResult(unit: Unit): UnitResult {
+  return blankResult(unit.source.id, unit.sourceTable.name, unit.target.name);
+}
+
+/** A result with nothing done yet, for a (source, table) whether or not it has a prepared unit. */
+export function blankResult(sourceId: string, table: string, target: string): UnitResult {
   return {
-    sourceId: unit.source.id,
-    table: unit.sourceTable.name,
-    target: unit.target.name,
+    sourceId,
+    table,
+    target,
     status: 'ok',
     snapshotRows: 0,
     batches: 0,

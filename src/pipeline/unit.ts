@@ -182,24 +182,22 @@ async function checkCapture(runtime: Runtime, unit: Unit, services: PassServices
 }
 
 /** Remembers that pt-online-schema-change was seen at work, so that the table is refreshed once it is done. */
-async function rememberSchemaChange(runtime: Runtime, unit: Unit): Promise<void> {
-  const client = await connectTarget(runtime.target, 'recording an online schema change');
-  try {
-    const state = unitState(client, runtime.target.where, stateUnit(unit));
-    await state.load();
-    await state.markSchemaChangeSeen();
-  } finally {
-    client.release();
-  }
+function rememberSchemaChange(runtime: Runtime, unit: Unit): Promise<void> {
+  return markOnOwnConnection(runtime, unit, 'recording an online schema change', (state) => state.markSchemaChangeSeen());
 }
 
 /** Remembers that capture was found incomplete, so that its repair leads to a fresh snapshot. */
-async function rememberBrokenCapture(runtime: Runtime, unit: Unit): Promise<void> {
-  const client = await connectTarget(runtime.target, 'recording incomplete capture');
+function rememberBrokenCapture(runtime: Runtime, unit: Unit): Promise<void> {
+  return markOnOwnConnection(runtime, unit, 'recording incomplete capture', (state) => state.markCaptureBroken());
+}
+
+/** A mark on the unit's checkpoint, written outside the unit's lock and transaction (the pass is refusing the table). */
+async function markOnOwnConnection(runtime: Runtime, unit: Unit, doing: string, mark: (state: ReturnType<typeof unitState>) => Promise<void>): Promise<void> {
+  const client = await connectTarget(runtime.target, doing);
   try {
     const state = unitState(client, runtime.target.where, stateUnit(unit));
     await state.load();
-    await state.markCaptureBroken();
+    await mark(state);
   } finally {
     client.release();
   }

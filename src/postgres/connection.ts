@@ -89,24 +89,17 @@ export async function rollbackEnclosing(client: PoolClient): Promise<void> {
 
 /** Runs fn in a transaction on client; rolls back on any error. */
 export async function inTransaction<T>(client: PoolClient, where: string, doing: string, fn: () => Promise<T>): Promise<T> {
-  if (enclosed.has(client)) {
-    await targetQuery(client, where, doing, 'SAVEPOINT tributary_step');
-    try {
-      const result = await fn();
-      await targetQuery(client, where, doing, 'RELEASE SAVEPOINT tributary_step');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK TO SAVEPOINT tributary_step').catch(() => undefined);
-      throw mapPgError(error, { where, doing });
-    }
-  }
-  await targetQuery(client, where, doing, 'BEGIN');
+  // Inside an enclosing transaction (a dry run), a savepoint stands for the transaction.
+  const [begin, commit, rollback] = enclosed.has(client)
+    ? ['SAVEPOINT tributary_step', 'RELEASE SAVEPOINT tributary_step', 'ROLLBACK TO SAVEPOINT tributary_step']
+    : ['BEGIN', 'COMMIT', 'ROLLBACK'];
+  await targetQuery(client, where, doing, begin);
   try {
     const result = await fn();
-    await targetQuery(client, where, doing, 'COMMIT');
+    await targetQuery(client, where, doing, commit);
     return result;
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    await client.query(rollback).catch(() => undefined);
     throw mapPgError(error, { where, doing });
   }
 }

@@ -4,8 +4,12 @@
  * written while it runs. catchUp: drain (per table or for all) always drains; a backlog under the
  * threshold drains; a dry run only says what it would do.
  */
+import { Writable } from 'node:stream';
 import pg from 'pg';
+import winston from 'winston';
 import { parseConfig } from '../../src/config';
+import { runPass } from '../../src/pipeline/pass';
+import { closeRuntime, openRuntime, prepareRuntime } from '../../src/pipeline/runtime';
 import { createScratch, compareTable, installTriggers, PG, type Scratch, syncOnce, unitOf } from '../helpers/scratch';
 import { startWorkload, writerTableSql } from '../helpers/writers';
 import { runCli } from '../helpers/cli';
@@ -185,4 +189,40 @@ test('a second target behind keeps its changelog rows when the first catches up 
     await admin.query(`DROP DATABASE IF EXISTS "${secondDb}"`);
     await admin.end();
   }
+});
+
+/** A logger that aborts the controller at the first log entry whose message matches. */
+function abortingLogger(controller: AbortController, message: RegExp): winston.Logger {
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      if (message.test(String((JSON.parse(String(chunk)) as { message: string }).message))) controller.abort();
+      done();
+    },
+  });
+  return winston.createLogger({ format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
+}
+
+test('a stop during the catch-up re-snapshot is resumed by the next pass, which then prunes what it covered', async () => {
+  const config = s.config(['orders'], SETTINGS);
+  await syncedTable('orders', 3000, config);
+  await bigBacklog('orders');
+  const controller = new AbortController();
+  const runtime = openRuntime(config, abortingLogger(controller, /^snapshot progress$/));
+  let stopped;
+  try {
+    await prepareRuntime(runtime);
+    stopped = unitOf(await runPass(runtime, { signal: controller.signal }), 'src', 'orders');
+  } finally {
+    await closeRuntime(runtime);
+  }
+  expect(stopped).toMatchObject({ status: 'ok', catchUpSnapshots: 1, reason: 'stopped; the next run resumes here' });
+  expect(stopped.snapshotRows).toBeLessThan(3000);
+  expect(await s.pgRows("SELECT snapshot_state FROM tributary.checkpoints WHERE source_table = 'orders'")).toEqual([{ snapshot_state: 'running' }]);
+  expect(await changelogRows('orders')).toBeGreaterThan(3000);
+
+  const resumed = unitOf(await syncOnce(config), 'src', 'orders');
+  expect(resumed).toMatchObject({ status: 'ok', catchUpSnapshots: 0 });
+  expect(resumed.snapshotRows).toBeGreaterThan(0);
+  await expectEqual('orders');
+  expect(await changelogRows('orders')).toBeLessThanOrEqual(1);
 });

@@ -239,6 +239,8 @@ export interface RunResult {
   ms: number;
   /** Peak resident set size (VmHWM) in KiB, 0 when unknown. */
   maxRssKb: number;
+  /** CPU time of the process (user + sys, from GNU time), when measured. */
+  cpuMs?: number;
   stdout: string;
   stderrTail: string;
 }
@@ -256,12 +258,13 @@ export async function tributary(configPath: string, args: string[], options: { t
   const command = tributaryArgv(configPath, args, options.cpuProfDir, options.cli);
   const timeFile = join(TMP, `time-${randomBytes(4).toString('hex')}`);
   const useTime = existsSync(TIME);
-  const argv = useTime ? [TIME, '-f', '%M', '-o', timeFile, ...command] : command;
+  const argv = useTime ? [TIME, '-f', '%U %S %M', '-o', timeFile, ...command] : command;
   const result = await runProcess(argv, { timeoutMs: options.timeoutMs, pollRss: !useTime, label: options.label ?? args.join(' ') });
   if (useTime && existsSync(timeFile)) {
     const text = readFileSync(timeFile, 'utf8').trim().split('\n');
-    const kb = Number(text[text.length - 1]);
-    if (Number.isFinite(kb)) result.maxRssKb = kb;
+    const [user, sys, kb] = (text[text.length - 1] ?? '').split(' ').map(Number);
+    if (Number.isFinite(kb)) result.maxRssKb = kb!;
+    if (Number.isFinite(user) && Number.isFinite(sys)) result.cpuMs = Math.round((user! + sys!) * 1000);
     rmSync(timeFile, { force: true });
   }
   return result;

@@ -406,15 +406,16 @@ export const ORDERS_DDL = `CREATE TABLE orders (
 export const ORDERS_COLUMNS = ['id', 'customer_id', 'status', 'total', 'note', 'created_at', 'updated_at'];
 
 /** The target table as Tributary creates it (checked against Tributary's own in the snapshot run). */
+// Columns NOT NULL where the source's are: Tributary's target carries that guarantee (see a60ab09).
 export const ORDERS_PG_DDL = `CREATE TABLE public.orders (
   _source text NOT NULL,
   id bigint NOT NULL,
-  customer_id integer,
-  status varchar(16),
-  total numeric(12,2),
-  note text,
-  created_at timestamp(0) without time zone,
-  updated_at timestamptz(0),
+  customer_id integer NOT NULL,
+  status varchar(16) NOT NULL,
+  total numeric(12,2) NOT NULL,
+  note text NOT NULL,
+  created_at timestamp(0) without time zone NOT NULL,
+  updated_at timestamptz(0) NOT NULL,
   PRIMARY KEY (_source, id)
 )`;
 

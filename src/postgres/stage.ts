@@ -76,8 +76,8 @@ export class CopyText {
   private full: Buffer[] = [];
 
   add(line: string): void {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    const room = line.length * 3;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; a long line is measured rather than given 3 times its size.
+    const room = line.length * 3 <= CHUNK_BYTES ? line.length * 3 : Buffer.byteLength(line);
     if (this.used + room > this.buffer.length) {
       this.cut();
       if (room > this.buffer.length) this.buffer = Buffer.allocUnsafe(room);

@@ -239,6 +239,8 @@ export interface RunResult {
   ms: number;
   /** Peak resident set size (VmHWM) in KiB, 0 when unknown. */
   maxRssKb: number;
+  /** CPU time of the process (user + sys, from GNU time), when measured. */
+  cpuMs?: number;
   stdout: string;
   stderrTail: string;
 }
@@ -256,12 +258,13 @@ export async function tributary(configPath: string, args: string[], options: { t
   const command = tributaryArgv(configPath, args, options.cpuProfDir, options.cli);
   const timeFile = join(TMP, `time-${randomBytes(4).toString('hex')}`);
   const useTime = existsSync(TIME);
-  const argv = useTime ? [TIME, '-f', '%M', '-o', timeFile, ...command] : command;
+  const argv = useTime ? [TIME, '-f', '%U %S %M', '-o', timeFile, ...command] : command;
   const result = await runProcess(argv, { timeoutMs: options.timeoutMs, pollRss: !useTime, label: options.label ?? args.join(' ') });
   if (useTime && existsSync(timeFile)) {
     const text = readFileSync(timeFile, 'utf8').trim().split('\n');
-    const kb = Number(text[text.length - 1]);
-    if (Number.isFinite(kb)) result.maxRssKb = kb;
+    const [user, sys, kb] = (text[text.length - 1] ?? '').split(' ').map(Number);
+    if (Number.isFinite(kb)) result.maxRssKb = kb!;
+    if (Number.isFinite(user) && Number.isFinite(sys)) result.cpuMs = Math.round((user! + sys!) * 1000);
     rmSync(timeFile, { force: true });
   }
   return result;
@@ -403,15 +406,16 @@ export const ORDERS_DDL = `CREATE TABLE orders (
 export const ORDERS_COLUMNS = ['id', 'customer_id', 'status', 'total', 'note', 'created_at', 'updated_at'];
 
 /** The target table as Tributary creates it (checked against Tributary's own in the snapshot run). */
+// Columns NOT NULL where the source's are: Tributary's target carries that guarantee (see a60ab09).
 export const ORDERS_PG_DDL = `CREATE TABLE public.orders (
   _source text NOT NULL,
   id bigint NOT NULL,
-  customer_id integer,
-  status varchar(16),
-  total numeric(12,2),
-  note text,
-  created_at timestamp(0) without time zone,
-  updated_at timestamptz(0),
+  customer_id integer NOT NULL,
+  status varchar(16) NOT NULL,
+  total numeric(12,2) NOT NULL,
+  note text NOT NULL,
+  created_at timestamp(0) without time zone NOT NULL,
+  updated_at timestamptz(0) NOT NULL,
   PRIMARY KEY (_source, id)
 )`;
 

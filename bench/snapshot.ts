@@ -35,7 +35,7 @@ import {
   writeConfig,
 } from './lib';
 
-type Contender = 'tributary' | 'pgloader' | 'raw pipe';
+type Contender = 'tributary' | 'tributary before' | 'pgloader' | 'raw pipe';
 
 async function pgloaderAvailable(ctx: Context): Promise<string | null> {
   const which = await runProcess(['/bin/sh', '-c', 'command -v pgloader'], { timeoutMs: 10_000, label: 'which pgloader' });
@@ -81,11 +81,15 @@ export async function snapshotBench(ctx: Context): Promise<void> {
 
   const skipPgloader = await pgloaderAvailable(ctx);
   if (skipPgloader) ctx.notes.push(`snapshot: pgloader skipped: ${skipPgloader}`);
-  const contenders: Contender[] = skipPgloader ? ['tributary', 'raw pipe'] : ['tributary', 'pgloader', 'raw pipe'];
-  const times: Record<Contender, number[]> = { tributary: [], pgloader: [], 'raw pipe': [] };
+  // BENCH_CLI_BEFORE=path/to/dist/cli/main.js: an older build runs too, alternating, for before/after in one run.
+  const before = process.env.BENCH_CLI_BEFORE;
+  const contenders: Contender[] = [...(before ? (['tributary before'] as const) : []), 'tributary', ...(skipPgloader ? [] : (['pgloader'] as const)), 'raw pipe'];
+  const times: Record<Contender, number[]> = { tributary: [], 'tributary before': [], pgloader: [], 'raw pipe': [] };
+  const cpuMs: Record<'tributary' | 'tributary before', number[]> = { tributary: [], 'tributary before': [] };
   const rss: number[] = [];
   const digests = new Map<Contender, Set<string>>([
     ['tributary', new Set()],
+    ['tributary before', new Set()],
     ['raw pipe', new Set()],
   ]);
   const timeoutMs = 300_000 + rows * 2;
@@ -101,17 +105,19 @@ export async function snapshotBench(ctx: Context): Promise<void> {
 
   for (let rep = 0; rep < ctx.reps; rep++) {
     for (const who of rotate(contenders, rep)) {
-      const tag = who === 'tributary' ? 't' : who === 'pgloader' ? 'p' : 'r';
+      const tag = who === 'tributary' ? 't' : who === 'tributary before' ? 'b' : who === 'pgloader' ? 'p' : 'r';
       const pgDb = await createPgDb(`snap_${tag}${rep}`);
       try {
-        if (who === 'tributary') {
+        if (who === 'tributary' || who === 'tributary before') {
           const config = writeConfig('snap', pgDb, [{ id: 's1', database: src }], ['orders']);
-          const run = check(await tributary(config, ['sync', '--once'], { timeoutMs, cpuProfDir: ctx.cpuProfDir }), 'tributary sync --once (snapshot)');
-          times.tributary.push(run.ms);
-          rss.push(run.maxRssKb);
+          const cli = who === 'tributary before' ? before : undefined;
+          const run = check(await tributary(config, ['sync', '--once'], { timeoutMs, cpuProfDir: ctx.cpuProfDir, cli }), `${who} sync --once (snapshot)`);
+          times[who].push(run.ms);
+          if (run.cpuMs !== undefined) cpuMs[who].push(run.cpuMs);
+          if (who === 'tributary') rss.push(run.maxRssKb);
           const count = Number(await pgScalar(pgDb, 'SELECT count(*) FROM public.orders'));
-          if (count !== rows) throw new Error(`tributary snapshot holds ${count} rows, expected ${rows}`);
-          digests.get('tributary')!.add(await pgTableDigest(pgDb, 'public.orders'));
+          if (count !== rows) throw new Error(`${who} snapshot holds ${count} rows, expected ${rows}`);
+          digests.get(who)!.add(await pgTableDigest(pgDb, 'public.orders'));
           tributaryTypes ??= await columnTypes(pgDb, 'public');
         } else if (who === 'pgloader') {
           const dir = join(TMP, `pgloader-${rep}`);
@@ -152,6 +158,10 @@ export async function snapshotBench(ctx: Context): Promise<void> {
   const same = [...digests.get('tributary')!].join() === [...digests.get('raw pipe')!].join() && digests.get('tributary')!.size === 1;
   ctx.notes.push(`snapshot: Tributary's and the raw pipe's tables ${same ? 'hold identical rows (count + hash of every row)' : 'DIFFER (count/hash of rows): ' + [...digests.get('tributary')!].join() + ' vs ' + [...digests.get('raw pipe')!].join()}`);
 
+  if (before) {
+    const sameBefore = [...digests.get('tributary before')!].join() === [...digests.get('raw pipe')!].join();
+    ctx.notes.push(`snapshot: the build before (${before}) ${sameBefore ? 'holds the same rows as the raw pipe' : 'DIFFERS from the raw pipe'}; sync --once CPU ms (user + sys) before [${cpuMs['tributary before'].map((v) => fmt(v)).join(', ')}], after [${cpuMs.tributary.map((v) => fmt(v)).join(', ')}]`);
+  }
   const rate = (who: Contender): number => rows / (median(times[who]) / 1000);
   const t = rate('tributary');
   ctx.figures.push({ workload: '1 snapshot', metric: `rows/s, ${fmt(rows)} rows (sync --once)`, tributary: fmt(t), comparison: '', ratio: '', target: '', met: '' });
@@ -162,6 +172,10 @@ export async function snapshotBench(ctx: Context): Promise<void> {
     ctx.figures.push({ workload: '1 snapshot', metric: 'vs pgloader', tributary: fmt(t), comparison: 'skipped', ratio: 'n/a', target: '>= 2.5x', met: 'skipped' });
   }
   const r = rate('raw pipe');
+  if (before) {
+    const b = rate('tributary before');
+    ctx.figures.push({ workload: '1 snapshot', metric: 'vs the build before (rows/s)', tributary: fmt(t), comparison: fmt(b), ratio: fmt(t / b, 2) + 'x', target: '', met: '' });
+  }
   ctx.figures.push({ workload: '1 snapshot', metric: 'vs raw mariadb | psql \\copy (rows/s)', tributary: fmt(t), comparison: fmt(r), ratio: fmt(t / r, 2), target: '>= 1.0', met: verdict(t / r >= 1.0) });
   ctx.notes.push(
     `snapshot: wall times ms (each run): ` +

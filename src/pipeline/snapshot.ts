@@ -32,7 +32,7 @@ import {
   seenTable,
 } from '../postgres/replace';
 import { type Checkpoint, type SnapshotPlan, unitState } from '../postgres/state';
-import { copyLines, ensureStage, stageColumns } from '../postgres/stage';
+import { copyLines, CopyText, ensureStage, stageColumns } from '../postgres/stage';
 import { conflictRejects, encodeKeyOnly, encodeRowText, type Reject, rowKey, stageLine, stageLineText, storedRejects } from '../convert/rows';
 import { type Runtime, stateUnit, type Unit, unitKey } from './runtime';
 import { builtUniqueIndexes } from '../postgres/indexes';
@@ -122,21 +122,22 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
       const rejects: Reject[] = [];
       let chunkRemoved = 0;
       await inTransaction(client, target.where, `copying snapshot of ${table.name}`, async () => {
-        async function* lines(): AsyncGenerator<string> {
+        async function* lines(): AsyncGenerator<Buffer> {
+          const text = new CopyText();
           for await (const batch of reader.read(from)) {
-            let text = '';
             for (const row of batch) {
               const fields = encodeRowText(sourceId, table, row, unit.tableConfig.onBadValue, rejects);
               if (fields === null) {
-                if (keepKeys) text += keepLine(sourceId, table, rowKey(table, row));
+                if (keepKeys) text.add(keepLine(sourceId, table, rowKey(table, row)));
                 continue;
               }
-              text += viaStage ? stageLineText('U', sourceId, table, rowKey(table, row), fields) : sourceId + '\t' + fields + '\n';
+              text.add(viaStage ? stageLineText('U', sourceId, table, rowKey(table, row), fields) : sourceId + '\t' + fields + '\n');
             }
             rows += batch.length;
             if (batch.length > 0) last = rowKey(table, batch[batch.length - 1]!);
-            yield text;
+            yield* text.take(false);
           }
+          yield* text.take(true);
         }
         if (viaStage) {
           const stage = await ensureStage(client, target.where, table);

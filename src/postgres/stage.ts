@@ -64,9 +64,53 @@ export function forgetStages(client: PoolClient): void {
 // COPY is fastest when fed chunks of many rows; one write per row is tens of times slower.
 const CHUNK_BYTES = 256 * 1024;
 
-async function* chunked(lines: AsyncIterable<string> | Iterable<string>): AsyncGenerator<string> {
+/**
+ * COPY text gathered as bytes: each line is written into a Buffer as it comes. A chunk built by
+ * appending strings is a rope of a node or two per field, and turning that rope into bytes for the
+ * socket (flattening it, then encoding it) took a fifth of a snapshot's CPU in the profile; writing
+ * each line's short string into the buffer costs a quarter of that.
+ */
+export class CopyText {
+  private buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  private used = 0;
+  private full: Buffer[] = [];
+
+  add(line: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; a long line is measured rather than given 3 times its size.
+    const room = line.length * 3 <= CHUNK_BYTES ? line.length * 3 : Buffer.byteLength(line);
+    if (this.used + room > this.buffer.length) {
+      this.cut();
+      if (room > this.buffer.length) this.buffer = Buffer.allocUnsafe(room);
+    }
+    this.used += this.buffer.write(line, this.used);
+  }
+
+  /** The filled pieces so far; with all, also the one being filled. */
+  take(all: boolean): Buffer[] {
+    if (all) this.cut();
+    const pieces = this.full;
+    this.full = [];
+    return pieces;
+  }
+
+  private cut(): void {
+    if (this.used === 0) return;
+    this.full.push(this.buffer.subarray(0, this.used));
+    this.buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+    this.used = 0;
+  }
+}
+
+async function* chunked(lines: AsyncIterable<string | Buffer> | Iterable<string | Buffer>): AsyncGenerator<string | Buffer> {
   let buffer = '';
   for await (const line of lines) {
+    // Bytes come in pieces already sized for COPY (see CopyText).
+    if (typeof line !== 'string') {
+      if (buffer.length > 0) yield buffer;
+      buffer = '';
+      yield line;
+      continue;
+    }
     buffer += line;
     if (buffer.length >= CHUNK_BYTES) {
       yield buffer;
@@ -77,15 +121,15 @@ async function* chunked(lines: AsyncIterable<string> | Iterable<string>): AsyncG
 }
 
 /**
- * COPYs text-format lines (each ending in \n) into a table. Streams: at most one chunk is held in
- * memory besides what the source iterator holds.
+ * COPYs text-format lines (each ending in \n) into a table, given as strings or as Buffers of whole
+ * lines (CopyText). Streams: at most one chunk is held in memory besides what the source iterator holds.
  */
 export async function copyLines(
   client: PoolClient,
   where: string,
   qualifiedTable: string,
   columns: readonly string[],
-  lines: AsyncIterable<string> | Iterable<string>,
+  lines: AsyncIterable<string | Buffer> | Iterable<string | Buffer>,
 ): Promise<void> {
   const sql = `COPY ${qualifiedTable} (${columns.map(quotePg).join(', ')}) FROM STDIN`;
   try {

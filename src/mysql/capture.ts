@@ -195,6 +195,24 @@ export function installScript(table: SourceTable, token: string): string[] {
 
 const normalise = (sql: string): string => sql.replace(/\s+/g, ' ').trim();
 
+/**
+ * Trigger bodies as compared by every capture check: the same few texts (one per table and event,
+ * identical across shards) come back for every source and pass, so each is normalised once. Bounded:
+ * dropped whole when it grows past what any configuration needs.
+ */
+const normalisedBodies = new Map<string, string>();
+const NORMALISED_BODIES_KEPT = 50_000;
+
+function normalisedBody(sql: string): string {
+  let text = normalisedBodies.get(sql);
+  if (text === undefined) {
+    if (normalisedBodies.size >= NORMALISED_BODIES_KEPT) normalisedBodies.clear();
+    text = normalise(sql);
+    normalisedBodies.set(sql, text);
+  }
+  return text;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // What is installed
 // ---------------------------------------------------------------------------------------------------
@@ -372,7 +390,7 @@ export function captureProblems(table: SourceTable | undefined, subject: string 
       problems.push({ kind: 'trigger-missing', object: name, message: `trigger ${name} (AFTER ${event} on ${tableName}) is missing` });
       continue;
     }
-    const sameDefinition = installed.event === event && installed.timing === 'AFTER' && normalise(installed.body) === normalise(triggerBody(table, event));
+    const sameDefinition = installed.event === event && installed.timing === 'AFTER' && normalisedBody(installed.body) === normalisedBody(triggerBody(table, event));
     if (sameDefinition && installed.table === tableName) continue;
     if (sameDefinition && isShadowTable(installed.table, tableName) && onlineSchemaChangeCopies(state, tableName)) {
       problems.push({

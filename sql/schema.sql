@@ -64,6 +64,13 @@ CREATE TABLE tributary.schema_migrations (
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE tributary.source_shapes (
+    source_id text NOT NULL,
+    digest text NOT NULL,
+    tables jsonb NOT NULL,
+    stored_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 ALTER TABLE ONLY tributary.checkpoints
     ADD CONSTRAINT checkpoints_pkey PRIMARY KEY (source_id, source_table);
 
@@ -75,6 +82,9 @@ ALTER TABLE ONLY tributary.rejects
 
 ALTER TABLE ONLY tributary.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+ALTER TABLE ONLY tributary.source_shapes
+    ADD CONSTRAINT source_shapes_pkey PRIMARY KEY (source_id);
 
 ALTER TABLE ONLY tributary.gaps
     ADD CONSTRAINT gaps_source_id_source_table_fkey FOREIGN KEY (source_id, source_table) REFERENCES tributary.checkpoints(source_id, source_table) ON DELETE CASCADE;

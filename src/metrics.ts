@@ -73,10 +73,12 @@ export class Metrics {
     const now = Date.now() / 1000;
     this.passSeconds.observe(result.ms / 1000);
     this.lastPass.set(now);
+    // One look at the units, not one per source: a scan of every unit per source took over a second
+    // of CPU at 500 sources x 20 tables.
+    const failedSources = new Set(result.units.filter((u) => u.status === 'failed').map((u) => u.sourceId));
     for (const source of result.sources) {
       this.sourceUp.set({ source: source.sourceId }, source.up ? 1 : 0);
-      const failed = result.units.some((u) => u.sourceId === source.sourceId && u.status === 'failed');
-      if (source.up && !failed) this.sourceLastSuccess.set({ source: source.sourceId }, now);
+      if (source.up && !failedSources.has(source.sourceId)) this.sourceLastSuccess.set({ source: source.sourceId }, now);
     }
     for (const unit of result.units) {
       const labels = { source: unit.sourceId, table: unit.table };

@@ -13,7 +13,7 @@ import { boundedName, mysqlStringLiteral, quoteMysql } from '../ident';
 import type { SourceColumn, SourceTable } from '../model';
 import { sqlFile } from '../sqlfiles';
 import { type SourceHandle, sourceExecute, sourceQuery } from './connection';
-import { introspectTables } from './introspect';
+import { introspectTables, isMariaDb } from './introspect';
 
 export interface CaptureNames {
   changelog: string;
@@ -195,6 +195,24 @@ export function installScript(table: SourceTable, token: string): string[] {
 
 const normalise = (sql: string): string => sql.replace(/\s+/g, ' ').trim();
 
+/**
+ * Trigger bodies as compared by every capture check: the same few texts (one per table and event,
+ * identical across shards) come back for every source and pass, so each is normalised once. Bounded:
+ * dropped whole when it grows past what any configuration needs.
+ */
+const normalisedBodies = new Map<string, string>();
+const NORMALISED_BODIES_KEPT = 50_000;
+
+function normalisedBody(sql: string): string {
+  let text = normalisedBodies.get(sql);
+  if (text === undefined) {
+    if (normalisedBodies.size >= NORMALISED_BODIES_KEPT) normalisedBodies.clear();
+    text = normalise(sql);
+    normalisedBodies.set(sql, text);
+  }
+  return text;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // What is installed
 // ---------------------------------------------------------------------------------------------------
@@ -222,7 +240,12 @@ export interface CaptureState {
   onlineSchemaChange: Map<string, Set<string>>;
   /** Source tables present, by name. */
   tables: Set<string>;
-  /** Digest of the columns and indexes of the tables and their changelogs: changes with any ALTER TABLE. */
+  /** The comment of each table and changelog present ('' when none). */
+  comments: Map<string, string>;
+  /**
+   * Digest of the columns of the tables and their changelogs and of the tables' indexes (and, on
+   * MariaDB, check constraints): changes with any ALTER TABLE, CREATE or DROP INDEX.
+   */
   shape: string;
 }
 
@@ -242,12 +265,17 @@ export async function readCaptureState(handle: SourceHandle, subjects: readonly 
   const triggerNames = names.flatMap((n) => Object.values(n.triggers));
   const expectedTriggers = new Set(triggerNames);
   const wanted = [...tableNames, ...changelogNames];
-  const rows = await sourceQuery<RowDataPacket>(handle, 'checking capture', sqlFile('mysql/pass_check.sql'), [triggerNames, wanted, wanted, wanted]);
+  const mariadb = await isMariaDb(handle);
+  const sql = mariadb ? `${sqlFile('mysql/pass_check.sql')}\nUNION ALL\n${sqlFile('mysql/mariadb_check_digest.sql')}` : sqlFile('mysql/pass_check.sql');
+  const params = [triggerNames, wanted, wanted, tableNames, ...(mariadb ? [tableNames] : [])];
+  const rows = await sourceQuery<RowDataPacket>(handle, 'checking capture', sql, params);
   const triggers = new Map<string, InstalledTrigger>();
   const changelogs = new Map<string, InstalledChangelog>();
   const tables = new Set<string>();
+  const comments = new Map<string, string>();
   const changelogSet = new Set(changelogNames);
-  const digests: string[] = [];
+  // The server's kind is part of the digest: what introspection reads differs between the two.
+  const digests: string[] = [`server ${mariadb ? 'mariadb' : 'mysql'}`];
   const onlineSchemaChange = new Map<string, Set<string>>();
   for (const row of rows) {
     const name = String(row.name);
@@ -259,16 +287,17 @@ export async function readCaptureState(handle: SourceHandle, subjects: readonly 
       if (row.d === null) throw hiddenDefinition(handle, name);
       triggers.set(name, { name, event: row.a, timing: row.b, table: row.c, body: row.d });
     } else if (row.kind === 'table') {
+      comments.set(name, String(row.a ?? ''));
       if (changelogSet.has(name)) {
         const marker = readChangelogMarker(row.a);
         changelogs.set(name, { token: marker?.token ?? null, marker });
       }
       if (tableNames.includes(name)) tables.add(name);
     } else {
-      digests.push(`${row.kind === 'indexes' ? 'indexes ' : ''}${name}:${row.a}`);
+      digests.push(`${row.kind === 'shape' ? '' : `${String(row.kind)} `}${name}:${row.a}`);
     }
   }
-  return { triggers, onlineSchemaChange, changelogs, tables, shape: digests.sort().join(',') };
+  return { triggers, onlineSchemaChange, changelogs, tables, comments, shape: digests.sort().join(',') };
 }
 
 export interface CaptureProblem {
@@ -361,7 +390,7 @@ export function captureProblems(table: SourceTable | undefined, subject: string 
       problems.push({ kind: 'trigger-missing', object: name, message: `trigger ${name} (AFTER ${event} on ${tableName}) is missing` });
       continue;
     }
-    const sameDefinition = installed.event === event && installed.timing === 'AFTER' && normalise(installed.body) === normalise(triggerBody(table, event));
+    const sameDefinition = installed.event === event && installed.timing === 'AFTER' && normalisedBody(installed.body) === normalisedBody(triggerBody(table, event));
     if (sameDefinition && installed.table === tableName) continue;
     if (sameDefinition && isShadowTable(installed.table, tableName) && onlineSchemaChangeCopies(state, tableName)) {
       problems.push({

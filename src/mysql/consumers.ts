@@ -61,8 +61,11 @@ export function registryTaken(handle: SourceHandle, table: string): TributaryErr
  * under that name from being used).
  */
 export async function ensureRegistry(handle: SourceHandle, table: string): Promise<void> {
-  if ((await readRegistryState(handle, table)) === 'absent') await sourceExecute(handle, `creating ${table}`, consumersDdl(table, true));
-  if ((await readRegistryState(handle, table)) !== 'ours') throw registryTaken(handle, table);
+  const state = await readRegistryState(handle, table);
+  if (state === 'ours') return;
+  if (state === 'absent') await sourceExecute(handle, `creating ${table}`, consumersDdl(table, true));
+  // Read again after creating: another process (or a user) may have created a table under the name first.
+  if (state === 'taken' || (await readRegistryState(handle, table)) !== 'ours') throw registryTaken(handle, table);
 }
 
 /**

@@ -114,6 +114,11 @@ export async function introspectTables(handle: SourceHandle, tableNames: readonl
   return result;
 }
 
+/** Whether a table has a spatial column: its SRIDs are read apart from the columns (see readSrids). */
+export function hasSpatialColumns(table: SourceTable): boolean {
+  return table.columns.some((c) => SPATIAL_TYPES.has(c.dataType) || c.srid !== undefined);
+}
+
 const SPATIAL_TYPES = new Set(['geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection', 'geomcollection']);
 
 /** The SRID each spatial column declares (0 or none: undeclared, left out). */

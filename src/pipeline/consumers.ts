@@ -7,6 +7,7 @@
  * and a pruner reads the registrations after it has read the rows it deletes. A consumer registering
  * later starts its snapshot after those rows were written, so the snapshot covers them.
  */
+import pLimit from 'p-limit';
 import { boundedName } from '../ident';
 import type { TributaryConfig } from '../config';
 import { namesOf } from '../mysql/capture';
@@ -227,19 +228,27 @@ export async function heartbeatConsumers(runtime: Runtime): Promise<void> {
   const memory = memoryOf(runtime);
   const consumer = consumerName(runtime.config);
   const changelogs = runtime.config.tables.map((t) => namesOf(t).changelog);
-  for (const source of runtime.sources.values()) {
+  // Up to `concurrency` sources at a time, as the pass itself: one after the other, hundreds of
+  // sources made this the longest step of an idle pass.
+  const limit = pLimit(runtime.config.concurrency);
+  const due = [...runtime.sources.values()].filter(
     // A down source is tried on its own schedule (outages.ts), not by the heartbeat.
-    if (runtime.outages.has(source.id)) continue;
-    if (Date.now() - (memory.heartbeats.get(source.id) ?? 0) < HEARTBEAT_EVERY_MS) continue;
-    memory.heartbeats.set(source.id, Date.now());
-    try {
-      await usingSource(runtime, source, async () => {
-        if (await registryReady(runtime, source)) await heartbeat(source, runtime.config.consumers.table, consumer, changelogs);
-      });
-    } catch (error) {
-      runtime.logger.warn('could not mark this consumer seen', { source: source.id, error: error instanceof Error ? error.message : String(error) });
-    }
-  }
+    (source) => !runtime.outages.has(source.id) && Date.now() - (memory.heartbeats.get(source.id) ?? 0) >= HEARTBEAT_EVERY_MS,
+  );
+  await Promise.all(
+    due.map((source) =>
+      limit(async () => {
+        memory.heartbeats.set(source.id, Date.now());
+        try {
+          await usingSource(runtime, source, async () => {
+            if (await registryReady(runtime, source)) await heartbeat(source, runtime.config.consumers.table, consumer, changelogs);
+          });
+        } catch (error) {
+          runtime.logger.warn('could not mark this consumer seen', { source: source.id, error: error instanceof Error ? error.message : String(error) });
+        }
+      }),
+    ),
+  );
 }
 
 /** The registrations in one source, or none when it has no registry (read-only: nothing is created). */

@@ -13,7 +13,8 @@ import { introspectTables } from '../mysql/introspect';
 import { type CaptureState, namesOf, readCaptureState } from '../mysql/capture';
 import { closeTarget, connectTarget, inTransaction, openTarget, type PoolClient, type TargetHandle, targetQuery } from '../postgres/connection';
 import { migrate } from '../postgres/migrate';
-import type { StateUnit } from '../postgres/state';
+import type { StateUnit, StoredShapes } from '../postgres/state';
+import { type KnownShapes, loadStoredShapes, rememberShapes, restoreTables, shapeDigest, storePendingShapes } from './shape-cache';
 import { checkDeclaredKey, projectTable } from './projection';
 import { asTributaryError, markSourceDown, type RefusedRecheck, type SourceOutage } from './outages';
 import { canonicalTypes, ensureTargetTable, mergeShapes, type TableChanges, TargetKeyMismatch, type TargetTable, targetTableFor } from '../postgres/schema';
@@ -86,6 +87,8 @@ export interface Runtime {
   longRunning: boolean;
   /** When the pass results were last written to the checkpoints. */
   passRecordedAt: number;
+  /** Shapes introspected since they were last stored, by source (see shape-cache.ts). */
+  shapesToStore: Map<string, StoredShapes>;
 }
 
 /**
@@ -122,6 +125,7 @@ export function openRuntime(config: TributaryConfig, logger: Logger): Runtime {
     preparedStates: new Map(),
     longRunning: false,
     passRecordedAt: 0,
+    shapesToStore: new Map(),
   };
 }
 
@@ -152,11 +156,13 @@ export async function introspectSources(runtime: Runtime, sourceId?: string): Pr
  * installed. A table that cannot be synced is refused with the reason; a source that cannot be read
  * at all throws.
  */
-export async function introspectSource(runtime: Runtime, source: SourceHandle): Promise<SourceShapes> {
+export async function introspectSource(runtime: Runtime, source: SourceHandle, known?: KnownShapes): Promise<SourceShapes> {
   const names = runtime.config.tables.map((t) => t.name);
   const changelogNames = runtime.config.tables.map((t) => namesOf(t).changelog);
   const state = await readCaptureState(source, runtime.config.tables);
-  const found = await introspectTables(source, [...names, ...changelogNames]);
+  const digest = shapeDigest(state);
+  let found = restoreTables(known, digest, source, state);
+  if (!found) found = rememberShapes(runtime, source, digest, await introspectTables(source, [...names, ...changelogNames]), state);
   const changelogs = new Map(changelogNames.flatMap((name) => (found.has(name) ? [[name, found.get(name)!] as const] : [])));
   const tables = new Map<string, SourceTable>();
   const refused = new Map<string, TributaryError>();
@@ -201,13 +207,14 @@ export async function prepareRuntime(runtime: Runtime, options: { sources?: read
   // The target first: without it nothing can be synced, whatever the sources say (exit 4, not a
   // list of per-table failures).
   if (!options.sources) await targetQuery(runtime.target.pool, runtime.target.where, 'connecting', 'SELECT 1');
+  const stored = await loadStoredShapes(runtime, ids);
   const limit = pLimit(runtime.config.concurrency);
   await Promise.all(
     ids.map((id) =>
       limit(async () => {
         const source = runtime.sources.get(id)!;
         try {
-          acceptShapes(runtime, id, await usingSource(runtime, source, () => introspectSource(runtime, source)));
+          acceptShapes(runtime, id, await usingSource(runtime, source, () => introspectSource(runtime, source, stored.get(id))));
         } catch (error) {
           markSourceDown(runtime, id, asTributaryError(error));
         }
@@ -266,6 +273,7 @@ export async function buildUnits(runtime: Runtime, captureOptional = false): Pro
   const prepared: { table: TargetTable; sourceTable: string }[] = [];
   if (ready.size > 0) {
     await migrate(runtime.target);
+    await storePendingShapes(runtime);
     const client = await connectTarget(runtime.target, 'preparing target tables');
     try {
       // Processes starting together would race on CREATE TABLE IF NOT EXISTS (PostgreSQL then fails on

@@ -58,7 +58,11 @@ function canonical(value: unknown): string {
 
 /** Whether the stored settings are the current ones (for telling idle units apart cheaply). */
 export function settingsUnchanged(stored: unknown, unit: Unit, schema: string): boolean {
-  return stored !== null && stored !== undefined && changedSettings(stored, unitSettings(unit, schema)).length === 0;
+  if (stored === null || stored === undefined) return false;
+  const current = unitSettings(unit, schema);
+  // One comparison of the whole instead of one per setting (every idle unit asks, every pass); only
+  // stored settings that differ, or carry more than the current ones, are compared setting by setting.
+  return canonical(stored) === canonical(current) || changedSettings(stored, current).length === 0;
 }
 
 /**

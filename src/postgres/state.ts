@@ -591,6 +591,46 @@ export async function recordPass(db: Db, where: string, outcomes: readonly PassO
   await targetQuery(db, where, 'recording the pass', RECORD_PASS, [outcomes.map((o) => o.sourceId), outcomes.map((o) => o.table), outcomes.map((o) => o.error)]);
 }
 
+// The shapes introspection read per source (migration 008), keyed by a hash of the capture check's
+// digest: read once at start, for every source at once. Before the migration made the table (a first
+// run, or an older schema) there are none: to_regclass needs no privilege and tells.
+const SOURCE_SHAPES_PRESENT = "SELECT to_regclass('tributary.source_shapes') IS NOT NULL AS present";
+// As text: sources with identical tables store identical text, which the caller parses once.
+const READ_SOURCE_SHAPES = 'SELECT source_id, digest, tables::text AS tables FROM tributary.source_shapes WHERE source_id = ANY ($1::text[])';
+
+// Written after a start had to introspect a source. Stored and read a few sources per statement, so
+// that neither the statement nor the result is large (tens of kilobytes a source).
+const STORE_SOURCE_SHAPES = `
+INSERT INTO tributary.source_shapes (source_id, digest, tables)
+SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
+ON CONFLICT (source_id) DO UPDATE SET digest = excluded.digest, tables = excluded.tables, stored_at = now()`;
+const SHAPES_PER_STATEMENT = 20;
+
+export interface StoredShapes {
+  sourceId: string;
+  digest: string;
+  /** The tables as introspection returned them, as JSON text, for the caller to check and restore. */
+  tables: string;
+}
+
+export async function readSourceShapes(db: Db, where: string, sourceIds: readonly string[]): Promise<StoredShapes[]> {
+  const present = await targetQuery<{ present: boolean }>(db, where, 'looking for stored source shapes', SOURCE_SHAPES_PRESENT);
+  if (present.rows[0]?.present !== true) return [];
+  const stored: StoredShapes[] = [];
+  for (let i = 0; i < sourceIds.length; i += SHAPES_PER_STATEMENT) {
+    const result = await targetQuery(db, where, 'reading stored source shapes', READ_SOURCE_SHAPES, [sourceIds.slice(i, i + SHAPES_PER_STATEMENT)]);
+    for (const row of result.rows) stored.push({ sourceId: row.source_id, digest: row.digest, tables: row.tables });
+  }
+  return stored;
+}
+
+export async function storeSourceShapes(db: Db, where: string, shapes: readonly StoredShapes[]): Promise<void> {
+  for (let i = 0; i < shapes.length; i += SHAPES_PER_STATEMENT) {
+    const chunk = shapes.slice(i, i + SHAPES_PER_STATEMENT);
+    await targetQuery(db, where, 'storing source shapes', STORE_SOURCE_SHAPES, [chunk.map((s) => s.sourceId), chunk.map((s) => s.digest), chunk.map((s) => s.tables)]);
+  }
+}
+
 // Whether the state schema exists at all: to_regclass needs no privilege on the schema or table it
 // names, so this works for any role and tells "never synced" from "not allowed to read" (the latter
 // fails on the status query itself). `status` only reads: it migrates nothing.

@@ -144,6 +144,7 @@ test("information_schema reads of one source open only that source's database", 
       'mysql/indexes.sql': [database, names],
       'mysql/table_comments.sql': [database, names],
       'mysql/mariadb_json_checks.sql': [names],
+      'mysql/mariadb_check_digest.sql': [names],
       'mysql/estimate_rows.sql': ['orders'],
       'mysql/base_tables.sql': [],
     };

@@ -64,7 +64,7 @@ function installedState(t: SourceTable, tweak: (trigger: InstalledTrigger) => In
     if (trigger) triggers.set(trigger.name, trigger);
   }
   const marker = { token: '0123456789abcdef', table: t.name, legacy: false };
-  return { triggers, onlineSchemaChange: new Map(), changelogs: new Map([[names.changelog, { token: marker.token, marker }]]), tables: new Set([t.name]), shape: '' };
+  return { triggers, onlineSchemaChange: new Map(), changelogs: new Map([[names.changelog, { token: marker.token, marker }]]), tables: new Set([t.name]), comments: new Map(), shape: '' };
 }
 
 /** The changelog table as introspection would describe it after changelogDdl. */

@@ -16,26 +16,62 @@ import { unitState } from '../postgres/state';
 import { conflictRejects, describeKey, encodeKeyOnly, encodeRow, keyString, type Reject, rowKey, stageLine, storedRejects } from '../convert/rows';
 import { type Runtime, stateUnit, type Unit } from './runtime';
 
-/**
- * Makes the target rows of the given keys equal to the source's current rows: upserts the rows that
- * exist, deletes the keys that no longer do. Runs inside the caller's transaction.
- */
 export interface AppliedCounts extends MergeCounts {
   rejects: Reject[];
 }
 
-export async function stageAndMerge(unit: Unit, client: PoolClient, where: string, keys: readonly SourceValue[][]): Promise<AppliedCounts> {
-  if (keys.length === 0) return { inserted: 0, updated: 0, deleted: 0, rejects: [] };
-  const sourceId = unit.source.id;
-  const table = unit.target;
-  const stage = await ensureStage(client, where, table);
-  const rejects: Reject[] = [];
-  const staged: string[] = [];
-  async function* lines(): AsyncGenerator<string> {
+/**
+ * The final state of a batch's keys, read from the source and encoded as COPY text: each key's
+ * current row, or a delete line when it has none. Reading starts at once, before the batch's
+ * transaction, so that it can overlap the apply of the batch before it (drainChanges); the COPY takes
+ * the text as it arrives, or all at once when the read finished first.
+ */
+export class StageRead {
+  /** The staged keys (keyString), whose earlier rejects a good version supersedes. */
+  readonly staged: string[] = [];
+  readonly rejects: Reject[] = [];
+  /** Resolves (never rejects) once the read has ended, successfully or not. */
+  readonly settled: Promise<void>;
+  private readonly chunks: string[] = [];
+  private ended = false;
+  private failure: unknown = null;
+  private wake: (() => void) | null = null;
+
+  constructor(
+    private readonly unit: Unit,
+    readonly keys: readonly SourceValue[][],
+  ) {
+    this.settled = this.read().then(
+      () => this.end(),
+      (error: unknown) => {
+        this.failure = error;
+        this.end();
+      },
+    );
+  }
+
+  /** The COPY text, chunk by chunk; throws what the read failed with. */
+  async *lines(): AsyncGenerator<string> {
+    for (;;) {
+      if (this.failure !== null) throw this.failure;
+      const next = this.chunks.shift();
+      if (next !== undefined) {
+        yield next;
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  private async read(): Promise<void> {
+    const { unit } = this;
+    const sourceId = unit.source.id;
+    const table = unit.target;
     const present = new Set<string>();
-    for await (const rows of fetchRows(unit.source, unit.sourceTable, keys)) {
+    for await (const rows of fetchRows(unit.source, unit.sourceTable, this.keys)) {
       const inChunk = new Set<string>();
-      // One string per fetched chunk: a yield per row would cost an await per row.
+      // One string per fetched chunk: a line per row would cost a COPY write per row.
       let text = '';
       for (const row of rows as SourceRow[]) {
         const key = keyString(rowKey(table, row));
@@ -47,37 +83,75 @@ export async function stageAndMerge(unit: Unit, client: PoolClient, where: strin
         if (present.has(key)) continue;
         present.add(key);
         const encoded = encodeRow(sourceId, table, row, unit.tableConfig.onBadValue);
-        if (encoded.rejects.length > 0) rejects.push(...encoded.rejects);
+        if (encoded.rejects.length > 0) this.rejects.push(...encoded.rejects);
         if (encoded.fields === null) continue;
-        staged.push(key);
+        this.staged.push(key);
         text += stageLine('U', sourceId, table, rowKey(table, row), encoded.fields);
       }
-      yield text;
+      this.push(text);
     }
     let deletes = '';
-    for (const key of keys) {
+    for (const key of this.keys) {
       const text = keyString(key);
       if (present.has(text)) continue;
-      staged.push(text);
+      this.staged.push(text);
       deletes += stageLine('D', sourceId, table, key, encodeKeyOnly(sourceId, table, key));
     }
-    yield deletes;
+    this.push(deletes);
   }
-  await copyLines(client, where, stage, stageColumns(table), lines());
+
+  private push(text: string): void {
+    if (text.length > 0) this.chunks.push(text);
+    this.signal();
+  }
+
+  private end(): void {
+    this.ended = true;
+    this.signal();
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+}
+
+/**
+ * Makes the target rows of the read keys equal to the source's current rows: upserts the rows that
+ * exist, deletes the keys that no longer do. Runs inside the caller's transaction. rejectsMayExist
+ * false (the unit has no recorded rejects) skips clearing the staged keys' rejects: a statement
+ * carrying every staged key, for nothing.
+ */
+export async function mergeStaged(unit: Unit, client: PoolClient, where: string, read: StageRead, rejectsMayExist = true): Promise<AppliedCounts> {
+  if (read.keys.length === 0) return { inserted: 0, updated: 0, deleted: 0, rejects: [] };
+  const table = unit.target;
+  const stage = await ensureStage(client, where, table);
+  await copyLines(client, where, stage, stageColumns(table), read.lines());
   faultPoint('after-copy');
   const { conflicts, ...counts } = await mergeStage(client, where, table, stage);
-  rejects.push(...conflictRejects(conflicts));
+  const rejects = [...read.rejects, ...conflictRejects(conflicts)];
   const state = unitState(client, where, stateUnit(unit));
-  await state.clearRejectsForKeys(staged);
+  if (rejectsMayExist) await state.clearRejectsForKeys(read.staged);
   await state.recordRejects(storedRejects(table, rejects));
   return { ...counts, rejects };
 }
 
-export async function applyBatch(unit: Unit, client: PoolClient, where: string, batch: Batch): Promise<AppliedCounts> {
+/** Reads the keys' rows and merges them (mergeStaged), inside the caller's transaction. */
+export async function stageAndMerge(unit: Unit, client: PoolClient, where: string, keys: readonly SourceValue[][]): Promise<AppliedCounts> {
+  if (keys.length === 0) return { inserted: 0, updated: 0, deleted: 0, rejects: [] };
+  return mergeStaged(unit, client, where, new StageRead(unit, keys));
+}
+
+/**
+ * Applies a batch whose rows are being read (read: a StageRead of batch.keys) in one transaction,
+ * watermark and gap list included.
+ */
+export async function applyBatch(unit: Unit, client: PoolClient, where: string, batch: Batch, read: StageRead, rejectsMayExist: boolean): Promise<AppliedCounts> {
   const state = unitState(client, where, stateUnit(unit));
   return inTransaction(client, where, `applying changes to ${unit.target.name}`, async () => {
     await state.lockCheckpoint(batch.previousHighWater);
-    const counts = await stageAndMerge(unit, client, where, batch.keys);
+    const counts = await mergeStaged(unit, client, where, read, rejectsMayExist);
     await state.advance(batch.plan.newHighWater, batch.changes.length, gapChanges(batch));
     return counts;
   });

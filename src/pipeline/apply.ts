@@ -13,7 +13,7 @@ import type { Batch } from './poll';
 import { gapChanges } from './gaps';
 import { TributaryError } from '../errors';
 import { unitState } from '../postgres/state';
-import { conflictRejects, describeKey, encodeKeyOnly, encodeRow, keyString, type Reject, rowKey, stageLine, storedRejects } from '../convert/rows';
+import { conflictRejects, describeKey, encodeKeyOnly, encodeRowText, keyString, type Reject, rowKey, stageLine, stageLineText, storedRejects } from '../convert/rows';
 import { type Runtime, stateUnit, type Unit } from './runtime';
 
 export interface AppliedCounts extends MergeCounts {
@@ -68,25 +68,27 @@ export class StageRead {
     const { unit } = this;
     const sourceId = unit.source.id;
     const table = unit.target;
+    const policy = unit.tableConfig.onBadValue;
     const present = new Set<string>();
     for await (const rows of fetchRows(unit.source, unit.sourceTable, this.keys)) {
       const inChunk = new Set<string>();
       // One string per fetched chunk: a line per row would cost a COPY write per row.
       let text = '';
       for (const row of rows as SourceRow[]) {
-        const key = keyString(rowKey(table, row));
+        const values = rowKey(table, row);
+        const key = keyString(values);
         if (inChunk.has(key)) {
-          throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `table ${unit.sourceTable.name} in ${unit.source.where} has two rows with key ${describeKey(table, rowKey(table, row))}; the configured key must be unique`);
+          throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `table ${unit.sourceTable.name} in ${unit.source.where} has two rows with key ${describeKey(table, values)}; the configured key must be unique`);
         }
         inChunk.add(key);
         // With a case-insensitive key, two requested spellings can return the same row in two chunks.
         if (present.has(key)) continue;
         present.add(key);
-        const encoded = encodeRow(sourceId, table, row, unit.tableConfig.onBadValue);
-        if (encoded.rejects.length > 0) this.rejects.push(...encoded.rejects);
-        if (encoded.fields === null) continue;
+        // Fields appended to one string, rejects to the read's list: no array or object per row.
+        const fields = encodeRowText(sourceId, table, row, policy, this.rejects);
+        if (fields === null) continue;
         this.staged.push(key);
-        text += stageLine('U', sourceId, table, rowKey(table, row), encoded.fields);
+        text += stageLineText('U', sourceId, table, values, fields);
       }
       this.push(text);
     }

@@ -366,7 +366,8 @@ type BatchRead = { batch: Batch; rows: StageRead } | { failed: unknown };
 async function drainChanges(pass: UnitPass, from: Position): Promise<Position> {
   const { batchSize } = pass.runtime.config;
   let position = from;
-  let rejectsMayExist = await pass.state.hasRejects();
+  // Asked once, before the first batch that applies; a unit with nothing to apply is not asked.
+  let rejectsMayExist: boolean | null = null;
   let next: Promise<BatchRead> | null = readBatch(pass, position);
   let pruning: Promise<unknown> = Promise.resolve();
   try {
@@ -378,7 +379,7 @@ async function drainChanges(pass: UnitPass, from: Position): Promise<Position> {
       if ('failed' in read) {
         await pruning;
         position = await restartAfterReset(pass, read.failed);
-        rejectsMayExist = await pass.state.hasRejects();
+        rejectsMayExist = null;
         next = readBatch(pass, position);
         continue;
       }
@@ -388,13 +389,15 @@ async function drainChanges(pass: UnitPass, from: Position): Promise<Position> {
       const after: Position = { highWater: batch.plan.newHighWater, gaps: gapsAfter(position.gaps, batch.plan, batch.readAt) };
       const full = batch.freshChanges >= batchSize;
       if (full && !pass.services.signal?.aborted) next = readBatch(pass, after);
+      rejectsMayExist ??= await pass.state.hasRejects();
       const counts = await applyBatch(pass.unit, pass.client, pass.runtime.target.where, batch, rows, rejectsMayExist);
       position = after;
       if (counts.rejects.length > 0) rejectsMayExist = true;
       await pruning;
       // With retention (this target's or another reader's), applied rows are pruned by age after the pass.
       if (!pass.services.dryRun) pruning = pruneApplied(pass.runtime, pass.unit, batch);
-      // Rejected here only if the next batch fails first; then the failure reported is that one.
+      // A failed prune is reported where it is awaited (before the next prune, or after the loop);
+      // this keeps it from counting as unhandled until then.
       pruning.catch(() => undefined);
       countBatch(pass, batch, counts, batchStarted);
       if (!full) break;

@@ -20,6 +20,11 @@ export interface AppliedCounts extends MergeCounts {
   rejects: Reject[];
 }
 
+// Fetched chunks (FETCH_CHUNK rows each, src/mysql/changes.ts) a read may hold unread: a default
+// 10,000-row batch is read whole ahead of its transaction, while a larger batchSize keeps memory
+// bounded (the read waits for the COPY to take text).
+const STAGE_READ_AHEAD_CHUNKS = 16;
+
 /**
  * The final state of a batch's keys, read from the source and encoded as COPY text: each key's
  * current row, or a delete line when it has none. Reading starts at once, before the batch's
@@ -34,8 +39,10 @@ export class StageRead {
   readonly settled: Promise<void>;
   private readonly chunks: string[] = [];
   private ended = false;
+  private dropped = false;
   private failure: unknown = null;
   private wake: (() => void) | null = null;
+  private roomMade: (() => void) | null = null;
 
   constructor(
     private readonly unit: Unit,
@@ -56,6 +63,7 @@ export class StageRead {
       if (this.failure !== null) throw this.failure;
       const next = this.chunks.shift();
       if (next !== undefined) {
+        this.makeRoom();
         yield next;
         continue;
       }
@@ -91,6 +99,7 @@ export class StageRead {
         text += stageLineText('U', sourceId, table, values, fields);
       }
       this.push(text);
+      if (!(await this.room())) return;
     }
     let deletes = '';
     for (const key of this.keys) {
@@ -100,6 +109,24 @@ export class StageRead {
       deletes += stageLine('D', sourceId, table, key, encodeKeyOnly(sourceId, table, key));
     }
     this.push(deletes);
+  }
+
+  /** Stops a read whose batch will not be applied (it may be waiting for room). */
+  drop(): void {
+    this.dropped = true;
+    this.makeRoom();
+  }
+
+  /** Waits while the unread text is at its bound; false once the read was dropped. */
+  private async room(): Promise<boolean> {
+    while (!this.dropped && this.chunks.length >= STAGE_READ_AHEAD_CHUNKS) await new Promise<void>((resolve) => (this.roomMade = resolve));
+    return !this.dropped;
+  }
+
+  private makeRoom(): void {
+    const made = this.roomMade;
+    this.roomMade = null;
+    made?.();
   }
 
   private push(text: string): void {

@@ -434,7 +434,9 @@ async function readBatch(pass: UnitPass, position: Position): Promise<BatchRead>
 async function settle(read: Promise<BatchRead> | null): Promise<void> {
   if (read === null) return;
   const done = await read;
-  if (!('failed' in done)) await done.rows.settled;
+  if ('failed' in done) return;
+  done.rows.drop();
+  await done.rows.settled;
 }
 
 /**

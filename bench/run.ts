@@ -3,7 +3,7 @@
  *
  *   node dist-bench/run.js [--scale X] [--smoke] [--reps N] [--only a,b] [--big-backlog] [--cpu-prof DIR]
  *
- * Workloads: snapshot, backlog, latency, triggers, shards (memory is gathered from snapshot and backlog,
+ * Workloads: snapshot, backlog, latency, knee, triggers, shards, catchup (memory is gathered from snapshot and backlog,
  * plus a 5,000,000-change backlog with --big-backlog or BENCH_BIG_BACKLOG=1).
  * Environment: BENCH_SCALE (like --scale), BENCH_MYSQL_PORT, BENCH_PG_PORT.
  *
@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { backlogBench, backlogSizes } from './backlog';
+import { catchUpBench } from './catchup';
 import { latencyBench } from './latency';
 import {
   BUILT_CLI,
@@ -35,7 +36,7 @@ import { shardsBench } from './shards';
 import { snapshotBench } from './snapshot';
 import { triggerCostBench } from './triggercost';
 
-const WORKLOADS = ['snapshot', 'backlog', 'latency', 'knee', 'triggers', 'shards'] as const;
+const WORKLOADS = ['snapshot', 'backlog', 'latency', 'knee', 'triggers', 'shards', 'catchup'] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 interface Args {
@@ -208,10 +209,11 @@ async function main(): Promise<number> {
     if (w === 'knee') await runWorkload('3 follow knee', () => kneeBench(ctx));
     if (w === 'triggers') await runWorkload('4 trigger cost', () => triggerCostBench(ctx));
     if (w === 'shards') await runWorkload('6 many shards', () => shardsBench(ctx));
+    if (w === 'catchup') await runWorkload('7 catch-up', () => catchUpBench(ctx));
   }
   if (args.bigBacklog) await runWorkload('5 memory (5M backlog)', () => backlogBench(ctx, backlogSizes(ctx, true)));
   memoryFigures(ctx);
-  const order = ['1', '2', '3', '4', '5', '6'];
+  const order = ['1', '2', '3', '4', '5', '6', '7'];
   ctx.figures.sort((a, b) => order.indexOf(a.workload[0]!) - order.indexOf(b.workload[0]!));
 
   const event = process.env.npm_lifecycle_event;

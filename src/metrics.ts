@@ -14,6 +14,7 @@ export class Metrics {
   private readonly openGaps: Gauge;
   private readonly rows: Counter;
   private readonly rejects: Counter;
+  private readonly catchUpSnapshots: Counter;
   private readonly errors: Counter;
   private readonly batchSeconds: Histogram;
   private readonly passSeconds: Histogram;
@@ -35,6 +36,12 @@ export class Metrics {
     this.openGaps = new Gauge({ name: 'tributary_open_gaps', help: 'Change ids skipped over whose transaction may still commit.', labelNames, registers });
     this.rows = new Counter({ name: 'tributary_rows_applied_total', help: 'Rows applied to the target, by operation.', labelNames: ['source', 'table', 'op'], registers });
     this.rejects = new Counter({ name: 'tributary_rejects_total', help: 'Values PostgreSQL could not hold (rows kept out or values set to NULL).', labelNames, registers });
+    this.catchUpSnapshots = new Counter({
+      name: 'tributary_catch_up_snapshots_total',
+      help: 'Re-snapshots taken instead of draining a backlog (catchUp: adaptive).',
+      labelNames,
+      registers,
+    });
     this.errors = new Counter({ name: 'tributary_errors_total', help: 'Failed unit passes, by error code.', labelNames: ['source', 'table', 'kind'], registers });
     this.batchSeconds = new Histogram({
       name: 'tributary_batch_duration_seconds',
@@ -87,6 +94,7 @@ export class Metrics {
       this.rows.inc({ ...labels, op: 'update' }, unit.updated);
       this.rows.inc({ ...labels, op: 'delete' }, unit.deleted);
       this.rejects.inc(labels, unit.rejects);
+      this.catchUpSnapshots.inc(labels, unit.catchUpSnapshots);
       for (const ms of unit.batchMs) this.batchSeconds.observe(labels, ms / 1000);
       this.lastSuccess.set(labels, now);
     }

@@ -4,5 +4,5 @@
  * here exposes zod: the shipped declarations must compile for any TypeScript user.
  */
 export { loadConfig, parseConfig, resolveConfigPath, type ParseConfigOptions } from './load';
-export type { BadValuePolicy, ConflictPolicy, IndexPolicy, Settings, SourceConfig, SslSettings, TableConfig, TargetConfig, TributaryConfig } from './types';
+export type { BadValuePolicy, CatchUpMode, ConflictPolicy, IndexPolicy, Settings, SourceConfig, SslSettings, TableConfig, TargetConfig, TributaryConfig } from './types';
 export { parseMysqlUrl, parsePgUrl, redactUrl, type DatabaseEndpoint, type MysqlEndpoint, type PgEndpoint, type TlsSettings, type TlsMode } from './url';

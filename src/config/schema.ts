@@ -8,10 +8,12 @@
  */
 import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
-import type { IndexPolicy, Settings, SourceSettings, TableSettings, TargetSettings } from './types';
+import type { CatchUpMode, IndexPolicy, Settings, SourceSettings, TableSettings, TargetSettings } from './types';
 import { parseMysqlUrl, parsePgUrl, TLS_MODES, type DatabaseEndpoint } from './url';
 
 export const DEFAULT_SCHEDULE = '*/5 * * * * *';
+// Pending changes, in percent of a table's rows, above which adaptive catch-up re-snapshots (see catchUpPercent).
+export const CATCH_UP_PERCENT_DEFAULT = 25;
 /** A MySQL identifier is at most 64 characters; the PostgreSQL limit (63 bytes) is checked at start-up. */
 const MAX_NAME_CHARS = 64;
 const PG_NAME_BYTES = 63;
@@ -241,6 +243,13 @@ const badValuePolicy = z.preprocess((value) => (value === null ? 'null' : value)
 /** copy: the source's secondary and unique indexes are built on the target too; none: they are not. */
 const indexPolicy = z.enum(['copy', 'none'], { error: 'must be copy or none' });
 
+/**
+ * adaptive: a unit far behind (pending changes above catchUpPercent of its rows) catches up by a
+ * re-snapshot that opens no holes, which is faster than draining from there on; drain: always drain
+ * (e.g. a table too big, or a source too busy, to be read whole in working hours).
+ */
+const catchUpMode = z.enum(['adaptive', 'drain'], { error: 'must be adaptive or drain' });
+
 const tableMapping = strictMapping(
   {
     // The table in every source database.
@@ -269,12 +278,14 @@ const tableMapping = strictMapping(
     changelog: tableName.optional(),
     // Default: the top-level indexes setting.
     indexes: indexPolicy.optional(),
+    // Default: the top-level catchUp setting.
+    catchUp: catchUpMode.optional(),
   },
-  'a table name or a mapping with name (and optional target, onBadValue, key, columns, rename, where, keyIncludesSource, conflict, newestBy, priority, changelog, indexes)',
+  'a table name or a mapping with name (and optional target, onBadValue, key, columns, rename, where, keyIncludesSource, conflict, newestBy, priority, changelog, indexes, catchUp)',
 );
 
-/** A table's settings before the top-level defaults (indexes) are applied to it. */
-type TableSettingsOwn = Omit<TableSettings, 'indexes'> & { indexes?: IndexPolicy | undefined };
+/** A table's settings before the top-level defaults (indexes, catchUp) are applied to it. */
+type TableSettingsOwn = Omit<TableSettings, 'indexes' | 'catchUp'> & { indexes?: IndexPolicy | undefined; catchUp?: CatchUpMode | undefined };
 
 const tableSchema = z.preprocess(
   // A plain string is short for { name: ... }.
@@ -359,13 +370,22 @@ const configMapping = strictMapping(
     ).prefault({}),
     // For every table that does not set its own.
     indexes: indexPolicy.default('copy'),
+    // For every table that does not set its own.
+    catchUp: catchUpMode.default('adaptive'),
+    // adaptive catch-up: re-snapshot when pending changes exceed this percentage of the table's rows
+    // (InnoDB's estimate). The default comes from the benchmark (BENCHMARKS.md, catch-up row): drain
+    // and range-replacing re-snapshot cost the same there at about this share.
+    catchUpPercent: integerIn(1, 100_000).default(CATCH_UP_PERCENT_DEFAULT),
   },
   'a mapping of settings',
 );
 
 /** The settings with the top-level defaults applied to each table. */
 export const configSchema = configMapping.transform(
-  (settings): Settings => ({ ...settings, tables: settings.tables.map(({ indexes, ...table }) => ({ ...table, indexes: indexes ?? settings.indexes })) }),
+  (settings): Settings => ({
+    ...settings,
+    tables: settings.tables.map(({ indexes, catchUp, ...table }) => ({ ...table, indexes: indexes ?? settings.indexes, catchUp: catchUp ?? settings.catchUp })),
+  }),
 );
 
 /** Exactly the same type, optional and readonly markers included. */

@@ -10,6 +10,7 @@ import type { DatabaseEndpoint, TlsMode } from './url';
 export type BadValuePolicy = 'reject' | 'null' | 'fail';
 export type ConflictPolicy = 'error' | 'newest' | 'priority';
 export type IndexPolicy = 'copy' | 'none';
+export type CatchUpMode = 'adaptive' | 'drain';
 
 /** The ssl setting as written: file paths (the endpoint's tls holds their contents). */
 export interface SslSettings {
@@ -50,6 +51,7 @@ export interface TableSettings {
   priority?: string[] | undefined;
   changelog?: string | undefined;
   indexes: IndexPolicy;
+  catchUp: CatchUpMode;
 }
 
 export interface Settings {
@@ -69,6 +71,8 @@ export interface Settings {
   consumer?: string | undefined;
   consumers: { staleAfterSeconds: number; table: string };
   indexes: IndexPolicy;
+  catchUp: CatchUpMode;
+  catchUpPercent: number;
 }
 
 type DeepReadonly<T> = T extends (infer U)[] ? readonly DeepReadonly<U>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;

@@ -202,6 +202,16 @@ export async function readChangelogTop(handle: SourceHandle, table: CaptureSubje
   return { maxId: rows[0]!.max_id === null ? null : toChangeId(rows[0]!.max_id), readAt: String(rows[0]!.read_at) };
 }
 
+/**
+ * How many changes wait past the watermark, counted no further than limit: an index range read that
+ * stops there, so a huge backlog costs no more than the count that decides about it.
+ */
+export async function countChangesAfter(handle: SourceHandle, table: CaptureSubject, after: number, limit: number): Promise<number> {
+  const sql = `SELECT COUNT(*) AS pending FROM (SELECT 1 FROM ${quoteMysql(namesOf(table).changelog)} WHERE \`change_id\` > ? LIMIT ?) AS waiting`;
+  const rows = await sourceQuery<RowDataPacket>(handle, `counting pending changes of ${table.name}`, sql, [after, limit]);
+  return Number(rows[0]!.pending);
+}
+
 // Ids listed per statement when looking for holes: one index range read of this many ids.
 export const ID_SCAN_CHUNK = 10_000;
 

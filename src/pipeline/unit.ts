@@ -18,6 +18,7 @@ import { countIds, gapsAfter, inGaps, openGapIds } from './gaps';
 import { type Batch, isEmptyBatch, pollBatch } from './poll';
 import { type Runtime, stateUnit, type Unit, unitKey } from './runtime';
 import { describeKey, type Reject } from '../convert/rows';
+import { decideCatchUp } from './catch-up';
 import { noticeSettingChanges } from './settings';
 import { type SnapshotOutcome, snapshotUnit } from './snapshot';
 
@@ -32,6 +33,8 @@ export interface UnitResult {
   /** Not run because its source was down (found in an earlier pass or earlier in this one). */
   sourceDown?: boolean;
   snapshotRows: number;
+  /** Re-snapshots taken instead of draining a backlog (adaptive catch-up, catch-up.ts). */
+  catchUpSnapshots: number;
   batches: number;
   /** Batches that came back full: more was waiting when the pass moved on (none when caught up). */
   fullBatches: number;
@@ -73,6 +76,7 @@ export function blankResult(sourceId: string, table: string, target: string): Un
     target,
     status: 'ok',
     snapshotRows: 0,
+    catchUpSnapshots: 0,
     batches: 0,
     fullBatches: 0,
     changes: 0,
@@ -106,6 +110,8 @@ export async function syncUnit(runtime: Runtime, unit: Unit, services: PassServi
     const gaps = await pass.state.gaps(runtime.config.gaps.recheckSeconds);
     await pruneLeftovers(pass, checkpoint, gaps);
     const position = await drainChanges(pass, { highWater: checkpoint.highWater, gaps });
+    // A catch-up re-snapshot cut short by a stop: the next pass resumes it.
+    if (position.snapshotUnfinished) return stopped(pass);
     await recordPruned(pass, position);
     await publishAndSweep(pass, position);
     warnOldGaps(pass, position.gaps);
@@ -144,6 +150,8 @@ interface CaptureCheck {
 interface Position {
   highWater: number;
   gaps: StoredGap[];
+  /** A catch-up re-snapshot began in this pass and was stopped before its last chunk. */
+  snapshotUnfinished?: boolean;
 }
 
 function unitPass(runtime: Runtime, unit: Unit, services: PassServices, result: UnitResult, client: PoolClient, capture: CaptureCheck): UnitPass {
@@ -402,6 +410,22 @@ async function drainChanges(pass: UnitPass, from: Position): Promise<Position> {
       countBatch(pass, batch, counts, batchStarted);
       if (!full) break;
       pass.result.fullBatches++;
+      if (pass.result.fullBatches === 1) {
+        // Before a catch-up re-snapshot, the read-ahead from the old position is dropped and the prune
+        // finished: the snapshot uses the same connections and moves the position.
+        const caughtUp = await catchUpBySnapshot(pass, position, async () => {
+          await settle(next);
+          next = null;
+          await pruning;
+        });
+        if (caughtUp === 'dry run') break;
+        if (caughtUp) {
+          position = caughtUp;
+          if (position.snapshotUnfinished) break;
+          rejectsMayExist = null;
+          next = readBatch(pass, position);
+        }
+      }
     }
     await pruning;
   } finally {
@@ -411,6 +435,33 @@ async function drainChanges(pass: UnitPass, from: Position): Promise<Position> {
   pass.result.highWater = position.highWater;
   pass.result.openGaps = openGapIds(position.gaps);
   return position;
+}
+
+/**
+ * A unit far behind catches up by a hole-free re-snapshot instead of draining (catch-up.ts); returns
+ * the position after it, or null to go on draining. The changelog rows the snapshot covers are pruned
+ * as applied. A dry run reports what it would do and stops draining. beforeSnapshot runs just before
+ * the snapshot is requested.
+ */
+async function catchUpBySnapshot(pass: UnitPass, position: Position, beforeSnapshot: () => Promise<void>): Promise<Position | null | 'dry run'> {
+  const { runtime, state, log } = pass;
+  const decision = await decideCatchUp(pass.unit, position.highWater, { percent: runtime.config.catchUpPercent, batchSize: runtime.config.batchSize });
+  if (!decision?.resnapshot) return null;
+  const facts = { pendingAtLeast: decision.pending, estimatedRows: decision.estimatedRows, threshold: decision.threshold, catchUpPercent: runtime.config.catchUpPercent };
+  if (pass.services.dryRun) {
+    log.info('would catch up by re-snapshot instead of draining (dry run)', facts);
+    pass.result.reason = `catch-up by re-snapshot pending: over ${decision.threshold} changes waiting, the table has about ${decision.estimatedRows} rows`;
+    return 'dry run';
+  }
+  log.info('far behind: catching up by re-snapshot instead of draining the backlog', facts);
+  await beforeSnapshot();
+  await inTransaction(pass.client, runtime.target.where, 'requesting a catch-up snapshot', () => state.requestResnapshot());
+  const checkpoint = await snapshot(pass, await state.load());
+  pass.result.catchUpSnapshots++;
+  const gaps = await state.gaps(runtime.config.gaps.recheckSeconds);
+  if (checkpoint.snapshotState !== 'done') return { highWater: checkpoint.highWater, gaps, snapshotUnfinished: true };
+  await pruneLeftovers(pass, checkpoint, gaps);
+  return { highWater: checkpoint.highWater, gaps };
 }
 
 /** Reads the next batch from the changelog and starts reading the rows of its keys. Never rejects. */

@@ -71,10 +71,13 @@ const STEPS: string[] = [
 ];
 
 describe.each([
-  ['in one batch', 'batchSize: 10000', false],
-  ['one change per batch', 'batchSize: 1', false],
-  ['with a pass after every statement', 'batchSize: 3', true],
-])('change patterns %s', (_name, extra, passEveryStep) => {
+  // The drain's batch boundaries are what these variants test: catch-up by re-snapshot is kept out.
+  ['in one batch', 'batchSize: 10000\ncatchUp: drain', false],
+  ['one change per batch', 'batchSize: 1\ncatchUp: drain', false],
+  ['with a pass after every statement', 'batchSize: 3\ncatchUp: drain', true],
+  // A backlog of many one-change batches on tables of a few rows: caught up by re-snapshot.
+  ['caught up by re-snapshot', 'batchSize: 1\ncatchUp: adaptive', false],
+])('change patterns %s', (name, extra, passEveryStep) => {
   test('insert+update+delete of a key, delete then reinsert, key changes and swaps, REPLACE of two rows, upserts', async () => {
     const config = s.config(['items', 'people'], `${extra}\nconcurrency: 4`);
     await installTriggers(config);
@@ -90,6 +93,9 @@ describe.each([
     await s.mysqlExec('b', "INSERT INTO items VALUES (10, 0, 'b ten', 0, NULL); INSERT INTO people VALUES (1, 'ann@x', 'b Ann', 0)");
     const results = await catchUp(config);
     expect(results.flatMap((r) => r.units).filter((u) => u.status !== 'ok')).toEqual([]);
+    const resnapshots = results.flatMap((r) => r.units).reduce((sum, u) => sum + u.catchUpSnapshots, 0);
+    if (name === 'caught up by re-snapshot') expect(resnapshots).toBeGreaterThan(0);
+    else expect(resnapshots).toBe(0);
     await expectInSync();
     // Spot checks of what the patterns must leave.
     expect(await s.pgRows("SELECT id::text, email, name, score FROM people WHERE _source = 'a' ORDER BY people.id")).toEqual([
@@ -109,7 +115,7 @@ describe.each([
 
 test('LOAD DATA LOCAL INFILE of 100k rows, then a 100k-row UPDATE and a 50k-row DELETE, across many batches', async () => {
   const rows = 100_000;
-  const config = s.config(['items'], 'batchSize: 7000\nconcurrency: 2');
+  const config = s.config(['items'], 'batchSize: 7000\nconcurrency: 2\ncatchUp: drain');
   await installTriggers(config);
   await syncOnce(config);
   const dir = mkdtempSync(join(tmpdir(), 'tributary-infile-'));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseDocument as parseYamlDocument } from 'yaml';
 import { loadConfig, parseConfig, parseMysqlUrl, parsePgUrl, resolveConfigPath, type TributaryConfig } from '../../src/config';
-import { scalarSettings } from '../../src/config/schema';
+import { CATCH_UP_PERCENT_DEFAULT, scalarSettings } from '../../src/config/schema';
 import { ConfigError, redactSecrets, TributaryError } from '../../src/errors';
 
 const parseDocumentOf = (yaml: string): unknown => parseYamlDocument(yaml).toJS();
@@ -551,6 +551,7 @@ describe('per-table settings', () => {
           '    conflict: priority',
           '    priority: [us, eu]',
           '    indexes: none',
+          '    catchUp: drain',
         ].join('\n'),
       ),
     );
@@ -566,14 +567,23 @@ describe('per-table settings', () => {
       conflict: 'priority',
       priority: ['us', 'eu'],
       indexes: 'none',
+      catchUp: 'drain',
     });
-    expect(config.tables[1]).toMatchObject({ onBadValue: 'reject', keyIncludesSource: true, conflict: 'error', rename: {}, indexes: 'copy' });
+    expect(config.tables[1]).toMatchObject({ onBadValue: 'reject', keyIncludesSource: true, conflict: 'error', rename: {}, indexes: 'copy', catchUp: 'adaptive' });
   });
 
   test('indexes: copy or none, per table or for all tables', () => {
     expectOnly(withTable('  - name: p\n    indexes: some'), 'tables[2].indexes', /copy or none/);
     const config = parse(withTable('  - name: p\n    indexes: copy') + '\nindexes: none\n');
     expect(config.tables.map((t) => t.indexes)).toEqual(['none', 'none', 'copy']);
+  });
+
+  test('catchUp: adaptive or drain, per table or for all tables; catchUpPercent a whole percentage', () => {
+    expectOnly(withTable('  - name: p\n    catchUp: sometimes'), 'tables[2].catchUp', /adaptive or drain/);
+    const config = parse(withTable('  - name: p\n    catchUp: adaptive') + '\ncatchUp: drain\n');
+    expect(config.tables.map((t) => t.catchUp)).toEqual(['drain', 'drain', 'adaptive']);
+    expect(parse(VALID).catchUpPercent).toBe(CATCH_UP_PERCENT_DEFAULT);
+    expectOnly(VALID + '\ncatchUpPercent: 0.5\n', 'catchUpPercent', /integer from 1/);
   });
 
   test('onBadValue must be reject, null or fail', () => {

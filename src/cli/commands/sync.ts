@@ -86,10 +86,15 @@ async function sync(runtime: Runtime, opts: SyncFlags, signal: AbortSignal): Pro
 const passFields = (result: PassResult) => ({ units: result.units.length, failed: result.failed, skipped: result.skipped, ms: result.ms });
 
 function printPass(result: PassResult, dryRun: boolean): void {
-  const rows = result.units.map((u) => [u.sourceId, u.table, u.status, u.snapshotRows || null, u.changes, u.inserted, u.updated, u.deleted, u.rejects, u.openGaps, u.lagSeconds.toFixed(2), u.ms, u.reason ?? '']);
+  const rows = result.units.map((u) => [u.sourceId, u.table, u.status, u.snapshotRows || null, u.changes, u.inserted, u.updated, u.deleted, u.rejects, u.openGaps, u.lagSeconds.toFixed(2), u.ms, unitNote(u)]);
   if (dryRun) process.stdout.write('dry run: nothing was written; these are the changes a pass would apply now\n');
   const headers = ['source', 'table', 'status', dryRun ? 'to snapshot' : 'snapshot', 'changes', 'inserted', 'updated', 'deleted', 'rejects', 'gaps', 'lag s', 'ms', 'note'];
   process.stdout.write(outputTable(headers, rows) + '\n');
+}
+
+/** Why a unit was skipped or failed; or that it caught up by re-snapshot instead of draining. */
+function unitNote(unit: PassResult['units'][number]): string {
+  return unit.reason ?? (unit.catchUpSnapshots > 0 ? 'caught up by re-snapshot (catchUp: adaptive)' : '');
 }
 
 /** The machine-readable run report of `sync --once --json`. */
@@ -112,6 +117,7 @@ function passReport(result: PassResult, dryRun: boolean) {
       status: u.status,
       ...(u.reason ? { reason: u.reason, errorCode: u.errorCode } : {}),
       snapshotRows: u.snapshotRows,
+      catchUpSnapshots: u.catchUpSnapshots,
       changes: u.changes,
       inserted: u.inserted,
       updated: u.updated,

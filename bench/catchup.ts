@@ -1,0 +1,132 @@
+/**
+ * Workload 7, catch-up: a table of N rows (3,000,000 at scale 1) falls behind by M updates (1,000,000:
+ * every third row updated once), then `sync --once` catches up, once with `catchUp: drain` and once
+ * with `catchUp: adaptive` (the default, which re-snapshots when the backlog exceeds catchUpPercent of
+ * the rows), alternating, each from a copy of the same synced target and the same changelog.
+ *
+ * Both end with a row-for-row comparison (count + hash of every row) against each other, and the row
+ * count against the source. From the two times the break-even share is estimated: drain costs per
+ * pending change, the re-snapshot per row of the table, so they cost the same at a backlog of about
+ * (adaptive time / drain time) x (M / N) of the rows; catchUpPercent's default is chosen below that.
+ */
+import {
+  check,
+  type Context,
+  createMysqlDb,
+  createPgDb,
+  dropPgDb,
+  fillOrders,
+  fmt,
+  log,
+  median,
+  mysqlAdmin,
+  mysqlScalar,
+  pgScalar,
+  pgTableDigest,
+  rotate,
+  scaled,
+  tributary,
+  verdict,
+  writeConfig,
+} from './lib';
+
+const CONTENDERS = ['drain', 'adaptive'] as const;
+type Contender = (typeof CONTENDERS)[number];
+
+/** The catch-up report of one `sync --once --json` run: was a re-snapshot taken? */
+function catchUpSnapshots(stdout: string): number {
+  const report = JSON.parse(stdout) as { units: { catchUpSnapshots: number }[] };
+  return report.units.reduce((sum, unit) => sum + unit.catchUpSnapshots, 0);
+}
+
+export async function catchUpBench(ctx: Context): Promise<void> {
+  const label = 'catchup';
+  const rows = scaled(ctx, 3_000_000, 3_000);
+  const updates = Math.floor(rows / 3);
+  log(`${label}: ${fmt(rows)} rows, ${fmt(updates)} updates; generating`);
+  const src = await createMysqlDb(label);
+  await fillOrders(src, rows);
+  const base = await createPgDb(`${label}_base`);
+  const baseConfig = writeConfig(label, base, [{ id: 's1', database: src }], ['orders']);
+  check(await tributary(baseConfig, ['triggers', 'install'], { timeoutMs: 120_000 }), 'triggers install');
+  check(await tributary(baseConfig, ['sync', '--once'], { timeoutMs: 600_000 + rows * 2 }), 'initial sync');
+
+  const conn = await mysqlAdmin(src);
+  let pending: number;
+  try {
+    // Every third row once, in slices so that no single statement holds the whole backlog's locks.
+    const slice = Math.max(1, Math.ceil(rows / 20));
+    for (let lo = 1; lo <= rows; lo += slice) {
+      await conn.query("UPDATE orders SET total = total + 1.25, note = CONCAT(LEFT(note, 80), ' (behind)') WHERE id BETWEEN ? AND ? AND id % 3 = 0", [lo, lo + slice - 1]);
+    }
+    await conn.query('ANALYZE TABLE orders');
+    pending = Number(await mysqlScalar(conn, 'SELECT COUNT(*) FROM tributary_log_orders'));
+    await conn.query('CREATE TABLE bench_log_backup LIKE tributary_log_orders');
+    await conn.query('INSERT INTO bench_log_backup SELECT * FROM tributary_log_orders');
+  } finally {
+    await conn.end();
+  }
+  const finalRows = rows;
+  ctx.notes.push(`${label}: ${fmt(pending)} pending changes (updates of every third row) on a ${fmt(rows)}-row table`);
+
+  const restoreChangelog = async (): Promise<void> => {
+    const c = await mysqlAdmin(src);
+    try {
+      await c.query('TRUNCATE TABLE tributary_log_orders');
+      await c.query('INSERT INTO tributary_log_orders SELECT * FROM bench_log_backup');
+    } finally {
+      await c.end();
+    }
+  };
+
+  // The default batch (10,000) at full size; proportionally smaller ones in small runs, where a single
+  // default batch would hold the whole backlog and leave nothing to decide.
+  const batchSize = Math.min(10_000, Math.max(100, Math.round(rows / 300)));
+  const times: Record<Contender, number[]> = { drain: [], adaptive: [] };
+  const digests = new Set<string>();
+  const timeoutMs = 600_000 + pending * 3;
+  for (let rep = 0; rep < ctx.reps; rep++) {
+    for (const who of rotate(CONTENDERS, rep)) {
+      await restoreChangelog();
+      const pgDb = await createPgDb(`${label}_${who[0]}${rep}`, base);
+      try {
+        const config = writeConfig(label, pgDb, [{ id: 's1', database: src }], ['orders'], { catchUp: who, batchSize });
+        const run = check(await tributary(config, ['sync', '--once', '--json'], { timeoutMs, cpuProfDir: ctx.cpuProfDir }), `tributary sync --once (catch-up, ${who})`);
+        const resnapshots = catchUpSnapshots(run.stdout);
+        if (resnapshots !== (who === 'adaptive' ? 1 : 0)) throw new Error(`${who}: ${resnapshots} catch-up re-snapshot(s), expected ${who === 'adaptive' ? 1 : 0}`);
+        times[who].push(run.ms);
+        const count = Number(await pgScalar(pgDb, 'SELECT count(*) FROM public.orders'));
+        if (count !== finalRows) throw new Error(`${who}: target holds ${count} rows, source ${finalRows}`);
+        digests.add(await pgTableDigest(pgDb, 'public.orders'));
+        log(`${label} rep ${rep + 1}/${ctx.reps} ${who}: ${fmt(run.ms)} ms`);
+      } finally {
+        await dropPgDb(pgDb);
+      }
+    }
+  }
+  ctx.notes.push(`${label}: drain's and adaptive catch-up's final tables ${digests.size === 1 ? 'hold identical rows (count + hash of every row)' : 'DIFFER: ' + [...digests].join(' vs ')}`);
+  if (digests.size !== 1) throw new Error('catch-up: drain and adaptive ended with different rows');
+  const drain = median(times.drain);
+  const adaptive = median(times.adaptive);
+  const breakEven = (adaptive / drain) * (pending / rows) * 100;
+  ctx.figures.push({
+    workload: '7 catch-up',
+    metric: `sync --once after ${fmt(pending)} updates on a ${fmt(rows)}-row table (wall s): adaptive (re-snapshot) vs drain`,
+    tributary: fmt(adaptive / 1000, 1),
+    comparison: fmt(drain / 1000, 1),
+    ratio: `${fmt(drain / adaptive, 2)}x faster`,
+    target: 'faster than drain',
+    met: verdict(adaptive < drain),
+  });
+  ctx.figures.push({
+    workload: '7 catch-up',
+    metric: 'break-even backlog, % of the table rows (drain and re-snapshot cost the same)',
+    tributary: `${fmt(breakEven, 1)} %`,
+    comparison: '',
+    ratio: '',
+    target: 'catchUpPercent default below it',
+    met: '',
+  });
+  ctx.notes.push(`${label}: wall times ms (each run): drain [${times.drain.map((v) => fmt(v)).join(', ')}]; adaptive [${times.adaptive.map((v) => fmt(v)).join(', ')}]`);
+  await dropPgDb(base);
+}

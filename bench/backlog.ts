@@ -7,6 +7,10 @@
  * Every repetition starts from the same state: the target is a copy (CREATE DATABASE .. TEMPLATE) of
  * the synced base, and the changelog is restored from a copy taken after the changes were generated.
  * Also used with a 5,000,000-change backlog for the memory figure (Tributary only).
+ *
+ * BENCH_CLI_BEFORE=path/to/dist/cli/main.js also drains with that (older) build, alternating with this
+ * one and the ceiling on the same data, for before/after figures (reported in the notes). That build gets
+ * no catchUp setting (builds before it always drain).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -173,23 +177,27 @@ export async function backlogBench(ctx: Context, options: BacklogOptions): Promi
   };
 
   const scripts = ceilingScripts(label);
-  const contenders = options.withCeiling ? ['tributary', 'ceiling'] : ['tributary'];
-  const times: Record<string, number[]> = { tributary: [], ceiling: [] };
+  const before = options.withCeiling ? process.env.BENCH_CLI_BEFORE : undefined;
+  const contenders = [...(options.withCeiling ? ['tributary', 'ceiling'] : ['tributary']), ...(before ? ['before'] : [])];
+  const times: Record<string, number[]> = { tributary: [], ceiling: [], before: [] };
   const rss: number[] = [];
-  const digests: Record<string, Set<string>> = { tributary: new Set(), ceiling: new Set() };
+  const digests: Record<string, Set<string>> = { tributary: new Set(), ceiling: new Set(), before: new Set() };
   const timeoutMs = 600_000 + pending * 3;
   for (let rep = 0; rep < options.reps; rep++) {
     for (const who of rotate(contenders, rep)) {
-      if (who === 'tributary') await restoreChangelog();
+      if (who !== 'ceiling') await restoreChangelog();
       const pgDb = await createPgDb(`${label}_${who[0]}${rep}`, base);
       try {
-        if (who === 'tributary') {
-          const config = writeConfig(label, pgDb, [{ id: 's1', database: src }], ['orders']);
-          const run = check(await tributary(config, ['sync', '--once'], { timeoutMs, cpuProfDir: ctx.cpuProfDir }), 'tributary sync --once (backlog)');
-          times.tributary!.push(run.ms);
-          rss.push(run.maxRssKb);
+        if (who !== 'ceiling') {
+          // This workload measures the drain: a backlog this size would otherwise be caught up by a
+          // re-snapshot (catchUp: adaptive). A build before that setting existed always drains.
+          const config = writeConfig(label, pgDb, [{ id: 's1', database: src }], ['orders'], who === 'before' ? {} : { catchUp: 'drain' });
+          const cli = who === 'before' ? { cli: before! } : { cpuProfDir: ctx.cpuProfDir };
+          const run = check(await tributary(config, ['sync', '--once'], { timeoutMs, ...cli }), `tributary sync --once (backlog${who === 'before' ? ', build before' : ''})`);
+          times[who]!.push(run.ms);
+          if (who === 'tributary') rss.push(run.maxRssKb);
           const applied = Number(await pgScalar(pgDb, 'SELECT applied_changes FROM tributary.checkpoints'));
-          if (applied !== pending) throw new Error(`tributary applied ${applied} changes, expected ${pending}`);
+          if (applied !== pending) throw new Error(`${who}: applied ${applied} changes, expected ${pending}`);
         } else {
           const pipe = (): Promise<RunResult> =>
             bash(
@@ -219,7 +227,8 @@ export async function backlogBench(ctx: Context, options: BacklogOptions): Promi
   }
   const t = pending / (median(times.tributary!) / 1000);
   if (options.withCeiling) {
-    const same = digests.tributary!.size === 1 && [...digests.tributary!].join() === [...digests.ceiling!].join();
+    const same =
+      digests.tributary!.size === 1 && [...digests.tributary!].join() === [...digests.ceiling!].join() && (!before || [...digests.before!].join() === [...digests.ceiling!].join());
     ctx.notes.push(`${label}: Tributary's and the ceiling's final tables ${same ? 'hold identical rows (count + hash of every row)' : 'DIFFER: ' + [...digests.tributary!].join() + ' vs ' + [...digests.ceiling!].join()}`);
     const c = pending / (median(times.ceiling!) / 1000);
     ctx.figures.push({
@@ -232,6 +241,12 @@ export async function backlogBench(ctx: Context, options: BacklogOptions): Promi
       met: verdict(t / c >= 0.9),
     });
     ctx.notes.push(`${label}: wall times ms (each run): tributary [${times.tributary!.map((v) => fmt(v)).join(', ')}]; ceiling [${times.ceiling!.map((v) => fmt(v)).join(', ')}]`);
+    if (before) {
+      const b = pending / (median(times.before!) / 1000);
+      ctx.notes.push(
+        `${label}: the build before (${before}), alternating in the same run: ${fmt(b)} changes/s, ${fmt(b / c, 2)} of the ceiling (this build ${fmt(t / c, 2)}); wall times ms [${times.before!.map((v) => fmt(v)).join(', ')}]`,
+      );
+    }
   } else {
     ctx.figures.push({ workload: '5 memory', metric: `drain rate, ${fmt(pending)}-change backlog (changes/s)`, tributary: fmt(t), comparison: '', ratio: '', target: '', met: '' });
     ctx.notes.push(`${label}: wall times ms: tributary [${times.tributary!.map((v) => fmt(v)).join(', ')}]`);

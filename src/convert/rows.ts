@@ -7,6 +7,8 @@ import { BadValue, encodeCopyField, escapeCopy } from './typemap';
 
 /** A map key for a primary-key value list; Buffers by their bytes. */
 export function keyString(values: readonly SourceValue[]): string {
+  // The common one-column key without an array per call (a batch builds several per change); same text.
+  if (values.length === 1 && (typeof values[0] === 'string' || typeof values[0] === 'number')) return '[' + JSON.stringify(values[0]) + ']';
   return JSON.stringify(values.map((v) => (Buffer.isBuffer(v) ? { x: v.toString('hex') } : v)));
 }
 

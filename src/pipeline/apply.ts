@@ -13,71 +13,174 @@ import type { Batch } from './poll';
 import { gapChanges } from './gaps';
 import { TributaryError } from '../errors';
 import { unitState } from '../postgres/state';
-import { conflictRejects, describeKey, encodeKeyOnly, encodeRow, keyString, type Reject, rowKey, stageLine, storedRejects } from '../convert/rows';
+import { conflictRejects, describeKey, encodeKeyOnly, encodeRowText, keyString, type Reject, rowKey, stageLine, stageLineText, storedRejects } from '../convert/rows';
 import { type Runtime, stateUnit, type Unit } from './runtime';
 
-/**
- * Makes the target rows of the given keys equal to the source's current rows: upserts the rows that
- * exist, deletes the keys that no longer do. Runs inside the caller's transaction.
- */
 export interface AppliedCounts extends MergeCounts {
   rejects: Reject[];
 }
 
-export async function stageAndMerge(unit: Unit, client: PoolClient, where: string, keys: readonly SourceValue[][]): Promise<AppliedCounts> {
-  if (keys.length === 0) return { inserted: 0, updated: 0, deleted: 0, rejects: [] };
-  const sourceId = unit.source.id;
-  const table = unit.target;
-  const stage = await ensureStage(client, where, table);
-  const rejects: Reject[] = [];
-  const staged: string[] = [];
-  async function* lines(): AsyncGenerator<string> {
+// Fetched chunks (FETCH_CHUNK rows each, src/mysql/changes.ts) a read may hold unread: a default
+// 10,000-row batch is read whole ahead of its transaction, while a larger batchSize keeps memory
+// bounded (the read waits for the COPY to take text).
+const STAGE_READ_AHEAD_CHUNKS = 16;
+
+/**
+ * The final state of a batch's keys, read from the source and encoded as COPY text: each key's
+ * current row, or a delete line when it has none. Reading starts at once, before the batch's
+ * transaction, so that it can overlap the apply of the batch before it (drainChanges); the COPY takes
+ * the text as it arrives, or all at once when the read finished first.
+ */
+export class StageRead {
+  /** The staged keys (keyString), whose earlier rejects a good version supersedes. */
+  readonly staged: string[] = [];
+  readonly rejects: Reject[] = [];
+  /** Resolves (never rejects) once the read has ended, successfully or not. */
+  readonly settled: Promise<void>;
+  private readonly chunks: string[] = [];
+  private ended = false;
+  private dropped = false;
+  private failure: unknown = null;
+  private wake: (() => void) | null = null;
+  private roomMade: (() => void) | null = null;
+
+  constructor(
+    private readonly unit: Unit,
+    readonly keys: readonly SourceValue[][],
+  ) {
+    this.settled = this.read().then(
+      () => this.end(),
+      (error: unknown) => {
+        this.failure = error;
+        this.end();
+      },
+    );
+  }
+
+  /** The COPY text, chunk by chunk; throws what the read failed with. */
+  async *lines(): AsyncGenerator<string> {
+    for (;;) {
+      if (this.failure !== null) throw this.failure;
+      const next = this.chunks.shift();
+      if (next !== undefined) {
+        this.makeRoom();
+        yield next;
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  private async read(): Promise<void> {
+    const { unit } = this;
+    const sourceId = unit.source.id;
+    const table = unit.target;
+    const policy = unit.tableConfig.onBadValue;
     const present = new Set<string>();
-    for await (const rows of fetchRows(unit.source, unit.sourceTable, keys)) {
+    for await (const rows of fetchRows(unit.source, unit.sourceTable, this.keys)) {
       const inChunk = new Set<string>();
-      // One string per fetched chunk: a yield per row would cost an await per row.
+      // One string per fetched chunk: a line per row would cost a COPY write per row.
       let text = '';
       for (const row of rows as SourceRow[]) {
-        const key = keyString(rowKey(table, row));
+        const values = rowKey(table, row);
+        const key = keyString(values);
         if (inChunk.has(key)) {
-          throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `table ${unit.sourceTable.name} in ${unit.source.where} has two rows with key ${describeKey(table, rowKey(table, row))}; the configured key must be unique`);
+          throw new TributaryError('SOURCE_SCHEMA_MISMATCH', `table ${unit.sourceTable.name} in ${unit.source.where} has two rows with key ${describeKey(table, values)}; the configured key must be unique`);
         }
         inChunk.add(key);
         // With a case-insensitive key, two requested spellings can return the same row in two chunks.
         if (present.has(key)) continue;
         present.add(key);
-        const encoded = encodeRow(sourceId, table, row, unit.tableConfig.onBadValue);
-        if (encoded.rejects.length > 0) rejects.push(...encoded.rejects);
-        if (encoded.fields === null) continue;
-        staged.push(key);
-        text += stageLine('U', sourceId, table, rowKey(table, row), encoded.fields);
+        // Fields appended to one string, rejects to the read's list: no array or object per row.
+        const fields = encodeRowText(sourceId, table, row, policy, this.rejects);
+        if (fields === null) continue;
+        this.staged.push(key);
+        text += stageLineText('U', sourceId, table, values, fields);
       }
-      yield text;
+      this.push(text);
+      if (!(await this.room())) return;
     }
     let deletes = '';
-    for (const key of keys) {
+    for (const key of this.keys) {
       const text = keyString(key);
       if (present.has(text)) continue;
-      staged.push(text);
+      this.staged.push(text);
       deletes += stageLine('D', sourceId, table, key, encodeKeyOnly(sourceId, table, key));
     }
-    yield deletes;
+    this.push(deletes);
   }
-  await copyLines(client, where, stage, stageColumns(table), lines());
+
+  /** Stops a read whose batch will not be applied (it may be waiting for room). */
+  drop(): void {
+    this.dropped = true;
+    this.makeRoom();
+  }
+
+  /** Waits while the unread text is at its bound; false once the read was dropped. */
+  private async room(): Promise<boolean> {
+    while (!this.dropped && this.chunks.length >= STAGE_READ_AHEAD_CHUNKS) await new Promise<void>((resolve) => (this.roomMade = resolve));
+    return !this.dropped;
+  }
+
+  private makeRoom(): void {
+    const made = this.roomMade;
+    this.roomMade = null;
+    made?.();
+  }
+
+  private push(text: string): void {
+    if (text.length > 0) this.chunks.push(text);
+    this.signal();
+  }
+
+  private end(): void {
+    this.ended = true;
+    this.signal();
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+}
+
+/**
+ * Makes the target rows of the read keys equal to the source's current rows: upserts the rows that
+ * exist, deletes the keys that no longer do. Runs inside the caller's transaction. rejectsMayExist
+ * false (the unit has no recorded rejects) skips clearing the staged keys' rejects: a statement
+ * carrying every staged key, for nothing.
+ */
+export async function mergeStaged(unit: Unit, client: PoolClient, where: string, read: StageRead, rejectsMayExist = true): Promise<AppliedCounts> {
+  if (read.keys.length === 0) return { inserted: 0, updated: 0, deleted: 0, rejects: [] };
+  const table = unit.target;
+  const stage = await ensureStage(client, where, table);
+  await copyLines(client, where, stage, stageColumns(table), read.lines());
   faultPoint('after-copy');
   const { conflicts, ...counts } = await mergeStage(client, where, table, stage);
-  rejects.push(...conflictRejects(conflicts));
+  const rejects = [...read.rejects, ...conflictRejects(conflicts)];
   const state = unitState(client, where, stateUnit(unit));
-  await state.clearRejectsForKeys(staged);
+  if (rejectsMayExist) await state.clearRejectsForKeys(read.staged);
   await state.recordRejects(storedRejects(table, rejects));
   return { ...counts, rejects };
 }
 
-export async function applyBatch(unit: Unit, client: PoolClient, where: string, batch: Batch): Promise<AppliedCounts> {
+/** Reads the keys' rows and merges them (mergeStaged), inside the caller's transaction. */
+export async function stageAndMerge(unit: Unit, client: PoolClient, where: string, keys: readonly SourceValue[][]): Promise<AppliedCounts> {
+  if (keys.length === 0) return { inserted: 0, updated: 0, deleted: 0, rejects: [] };
+  return mergeStaged(unit, client, where, new StageRead(unit, keys));
+}
+
+/**
+ * Applies a batch whose rows are being read (read: a StageRead of batch.keys) in one transaction,
+ * watermark and gap list included.
+ */
+export async function applyBatch(unit: Unit, client: PoolClient, where: string, batch: Batch, read: StageRead, rejectsMayExist: boolean): Promise<AppliedCounts> {
   const state = unitState(client, where, stateUnit(unit));
   return inTransaction(client, where, `applying changes to ${unit.target.name}`, async () => {
     await state.lockCheckpoint(batch.previousHighWater);
-    const counts = await stageAndMerge(unit, client, where, batch.keys);
+    const counts = await mergeStaged(unit, client, where, read, rejectsMayExist);
     await state.advance(batch.plan.newHighWater, batch.changes.length, gapChanges(batch));
     return counts;
   });

@@ -44,19 +44,20 @@ export async function pollBatch(unit: Unit, options: PollOptions): Promise<Batch
       `changelog of ${unit.sourceTable.name} in ${unit.source.where} no longer holds change ${options.highWater}: it was emptied or recreated`,
     );
   }
+  const changes = gapRead.changes.length > 0 ? [...gapRead.changes, ...read.changes] : read.changes;
   const plan = planGaps({
     previousHighWater: options.highWater,
     stored: options.gaps,
-    readIds: [...gapRead.changes, ...read.changes].map((c) => c.changeId),
+    readIds: changes.map((c) => c.changeId),
     gapsReadThrough: gapRead.readThrough,
     readAt: read.readAt,
     evidence,
     timeoutSeconds: options.timeoutSeconds,
   });
   const keys = new Map<string, SourceValue[]>();
-  const changes = [...gapRead.changes, ...read.changes];
   for (const change of changes) {
-    for (const key of [change.oldKey, change.newKey]) if (key) keys.set(keyString(key), key);
+    if (change.oldKey) keys.set(keyString(change.oldKey), change.oldKey);
+    if (change.newKey) keys.set(keyString(change.newKey), change.newKey);
   }
   return {
     previousHighWater: options.highWater,

@@ -12,7 +12,7 @@ import { estimateRows, type Evidence } from '../mysql/changes';
 import { beginEnclosing, connectTarget, inTransaction, type PoolClient, rollbackEnclosing } from '../postgres/connection';
 import { forgetStages } from '../postgres/stage';
 import { type Checkpoint, type StoredGap, type UnitState, unitState } from '../postgres/state';
-import { applyBatch } from './apply';
+import { type AppliedCounts, applyBatch, StageRead } from './apply';
 import { afterPass, enterConsumer, pruneApplied, sweepApplied } from './consumers';
 import { countIds, gapsAfter, inGaps, openGapIds } from './gaps';
 import { type Batch, isEmptyBatch, pollBatch } from './poll';
@@ -356,31 +356,81 @@ async function pruneLeftovers(pass: UnitPass, checkpoint: Checkpoint, gaps: read
   if (retention === 0) await pass.state.clearPrunePending(checkpoint.highWater);
 }
 
-/** Applies batches until the changelog is caught up (a batch that comes back less than full). */
+/** A batch read from the changelog with the read of its rows under way, or what the read failed with. */
+type BatchRead = { batch: Batch; rows: StageRead } | { failed: unknown };
+
+/**
+ * Applies batches until the changelog is caught up (a batch that comes back less than full).
+ *
+ * Read-ahead: while a full batch applies in PostgreSQL, the next one is read from MySQL (changelog,
+ * then the rows of its keys), starting from the position the applying batch commits: its new
+ * watermark and the gap list its plan leaves, the values the loop moves to once it has committed.
+ * Only reads run ahead, one batch at most, and each batch's read still starts after the read of the
+ * one before has ended, so the gap rule (gaps.ts: evidence first, then the changelog) sees the same
+ * sequence of reads as without it. A batch applies only after the one before it committed, and is
+ * dropped unapplied when that one fails. The prune of a committed batch runs while the next one
+ * applies; it is awaited before the next prune and before the pass goes on.
+ */
 async function drainChanges(pass: UnitPass, from: Position): Promise<Position> {
   const { batchSize } = pass.runtime.config;
   let position = from;
-  for (;;) {
-    if (pass.services.signal?.aborted) break;
-    const batchStarted = Date.now();
-    const polled = await pollOrRestart(pass, position);
-    if ('restartedAt' in polled) {
-      position = polled.restartedAt;
-      continue;
+  // Asked once, before the first batch that applies; a unit with nothing to apply is not asked.
+  let rejectsMayExist: boolean | null = null;
+  let next: Promise<BatchRead> | null = readBatch(pass, position);
+  let pruning: Promise<unknown> = Promise.resolve();
+  try {
+    for (;;) {
+      if (pass.services.signal?.aborted) break;
+      const batchStarted = Date.now();
+      const read: BatchRead = await next!;
+      next = null;
+      if ('failed' in read) {
+        await pruning;
+        position = await restartAfterReset(pass, read.failed);
+        rejectsMayExist = null;
+        next = readBatch(pass, position);
+        continue;
+      }
+      const { batch, rows } = read;
+      pass.log.debug('batch read', { afterChangeId: position.highWater, changes: batch.changes.length, gapsWatched: position.gaps.length, ms: Date.now() - batchStarted });
+      if (isEmptyBatch(batch)) break;
+      const after: Position = { highWater: batch.plan.newHighWater, gaps: gapsAfter(position.gaps, batch.plan, batch.readAt) };
+      const full = batch.freshChanges >= batchSize;
+      if (full && !pass.services.signal?.aborted) next = readBatch(pass, after);
+      rejectsMayExist ??= await pass.state.hasRejects();
+      const counts = await applyBatch(pass.unit, pass.client, pass.runtime.target.where, batch, rows, rejectsMayExist);
+      position = after;
+      if (counts.rejects.length > 0) rejectsMayExist = true;
+      await pruning;
+      // With retention (this target's or another reader's), applied rows are pruned by age after the pass.
+      if (!pass.services.dryRun) pruning = pruneApplied(pass.runtime, pass.unit, batch);
+      // A failed prune is reported where it is awaited (before the next prune, or after the loop);
+      // this keeps it from counting as unhandled until then.
+      pruning.catch(() => undefined);
+      countBatch(pass, batch, counts, batchStarted);
+      if (!full) break;
+      pass.result.fullBatches++;
+      if (pass.result.fullBatches === 1) {
+        // Before a catch-up re-snapshot, the read-ahead from the old position is dropped and the prune
+        // finished: the snapshot uses the same connections and moves the position.
+        const caughtUp = await catchUpBySnapshot(pass, position, async () => {
+          await settle(next);
+          next = null;
+          await pruning;
+        });
+        if (caughtUp === 'dry run') break;
+        if (caughtUp) {
+          position = caughtUp;
+          if (position.snapshotUnfinished) break;
+          rejectsMayExist = null;
+          next = readBatch(pass, position);
+        }
+      }
     }
-    const { batch } = polled;
-    pass.log.debug('batch read', { afterChangeId: position.highWater, changes: batch.changes.length, gapsWatched: position.gaps.length, ms: Date.now() - batchStarted });
-    if (isEmptyBatch(batch)) break;
-    await applyAndPrune(pass, batch, batchStarted);
-    position = { highWater: batch.plan.newHighWater, gaps: gapsAfter(position.gaps, batch.plan, batch.readAt) };
-    if (batch.freshChanges < batchSize) break;
-    pass.result.fullBatches++;
-    if (pass.result.fullBatches === 1) {
-      const caughtUp = await catchUpBySnapshot(pass, position);
-      if (caughtUp === 'dry run') break;
-      if (caughtUp) position = caughtUp;
-      if (position.snapshotUnfinished) break;
-    }
+    await pruning;
+  } finally {
+    await settle(next);
+    await pruning.catch(() => undefined);
   }
   pass.result.highWater = position.highWater;
   pass.result.openGaps = openGapIds(position.gaps);
@@ -390,9 +440,10 @@ async function drainChanges(pass: UnitPass, from: Position): Promise<Position> {
 /**
  * A unit far behind catches up by a hole-free re-snapshot instead of draining (catch-up.ts); returns
  * the position after it, or null to go on draining. The changelog rows the snapshot covers are pruned
- * as applied. A dry run reports what it would do and stops draining.
+ * as applied. A dry run reports what it would do and stops draining. beforeSnapshot runs just before
+ * the snapshot is requested.
  */
-async function catchUpBySnapshot(pass: UnitPass, position: Position): Promise<Position | null | 'dry run'> {
+async function catchUpBySnapshot(pass: UnitPass, position: Position, beforeSnapshot: () => Promise<void>): Promise<Position | null | 'dry run'> {
   const { runtime, state, log } = pass;
   const decision = await decideCatchUp(pass.unit, position.highWater, { percent: runtime.config.catchUpPercent, batchSize: runtime.config.batchSize });
   if (!decision?.resnapshot) return null;
@@ -403,6 +454,7 @@ async function catchUpBySnapshot(pass: UnitPass, position: Position): Promise<Po
     return 'dry run';
   }
   log.info('far behind: catching up by re-snapshot instead of draining the backlog', facts);
+  await beforeSnapshot();
   await inTransaction(pass.client, runtime.target.where, 'requesting a catch-up snapshot', () => state.requestResnapshot());
   const checkpoint = await snapshot(pass, await state.load());
   pass.result.catchUpSnapshots++;
@@ -412,11 +464,8 @@ async function catchUpBySnapshot(pass: UnitPass, position: Position): Promise<Po
   return { highWater: checkpoint.highWater, gaps };
 }
 
-/**
- * The next batch; or, when the changelog was emptied or recreated, a fresh snapshot and the position
- * it leaves (its floor, and the gaps below it a live writer may still fill).
- */
-async function pollOrRestart(pass: UnitPass, position: Position): Promise<{ batch: Batch } | { restartedAt: Position }> {
+/** Reads the next batch from the changelog and starts reading the rows of its keys. Never rejects. */
+async function readBatch(pass: UnitPass, position: Position): Promise<BatchRead> {
   const { runtime, unit, services } = pass;
   try {
     const batch = await pollBatch(unit, {
@@ -426,21 +475,36 @@ async function pollOrRestart(pass: UnitPass, position: Position): Promise<{ batc
       timeoutSeconds: runtime.config.gaps.timeoutSeconds,
       evidence: () => services.evidence(unit.source.id),
     });
-    return { batch };
+    return { batch, rows: new StageRead(unit, batch.keys) };
   } catch (error) {
-    if (!(error instanceof TributaryError) || error.code !== 'CHANGELOG_RESET' || services.dryRun) throw error;
-    const restarted = await restart(pass, error.message);
-    const checkpoint = await snapshot(pass, await enterConsumer(runtime, unit, restarted, false, (why) => restart(pass, why)));
-    return { restartedAt: { highWater: checkpoint.highWater, gaps: await pass.state.gaps(runtime.config.gaps.recheckSeconds) } };
+    return { failed: error };
   }
 }
 
-/** Applies one batch in its transaction, prunes its changelog rows (without retention), counts it. */
-async function applyAndPrune(pass: UnitPass, batch: Batch, started: number): Promise<void> {
-  const { runtime, unit, result, log } = pass;
-  const counts = await applyBatch(unit, pass.client, runtime.target.where, batch);
-  // With retention (this target's or another reader's), applied rows are pruned by age after the pass.
-  if (!pass.services.dryRun) await pruneApplied(runtime, unit, batch);
+/** Waits for a batch read that will not be applied to end, so that no query of it outlives the pass. */
+async function settle(read: Promise<BatchRead> | null): Promise<void> {
+  if (read === null) return;
+  const done = await read;
+  if ('failed' in done) return;
+  done.rows.drop();
+  await done.rows.settled;
+}
+
+/**
+ * When the changelog was emptied or recreated, a fresh snapshot and the position it leaves (its
+ * floor, and the gaps below it a live writer may still fill); any other read failure is thrown.
+ */
+async function restartAfterReset(pass: UnitPass, error: unknown): Promise<Position> {
+  const { runtime, unit, services } = pass;
+  if (!(error instanceof TributaryError) || error.code !== 'CHANGELOG_RESET' || services.dryRun) throw error;
+  const restarted = await restart(pass, error.message);
+  const checkpoint = await snapshot(pass, await enterConsumer(runtime, unit, restarted, false, (why) => restart(pass, why)));
+  return { highWater: checkpoint.highWater, gaps: await pass.state.gaps(runtime.config.gaps.recheckSeconds) };
+}
+
+/** Counts and logs an applied batch. */
+function countBatch(pass: UnitPass, batch: Batch, counts: AppliedCounts, started: number): void {
+  const { result, log } = pass;
   if (result.batches === 0) result.lagSeconds = batch.lagSeconds;
   result.batches++;
   result.changes += batch.changes.length;

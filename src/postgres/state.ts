@@ -295,6 +295,10 @@ DO UPDATE SET raw_value = EXCLUDED.raw_value, reason = EXCLUDED.reason, action =
 // A good version of a row (or its deletion) supersedes its earlier rejects.
 const CLEAR_REJECTS_FOR_KEYS = 'DELETE FROM tributary.rejects WHERE source_id = $1 AND source_table = $2 AND row_key = ANY ($3::text[])';
 
+// Whether the unit has any rejects at all: most never have one, and their batches then skip clearing
+// rejects key by key (one index probe here instead of a statement carrying every key of every batch).
+const HAS_REJECTS = 'SELECT EXISTS (SELECT 1 FROM tributary.rejects WHERE source_id = $1 AND source_table = $2) AS present';
+
 // A replacing snapshot starts the unit's rows, and so its rejects, over.
 const CLEAR_REJECTS = 'DELETE FROM tributary.rejects WHERE source_id = $1 AND source_table = $2';
 
@@ -510,6 +514,11 @@ export function unitState(client: PoolClient, where: string, unit: StateUnit) {
     async clearRejectsForKeys(rowKeys: readonly string[]): Promise<void> {
       if (rowKeys.length === 0) return;
       await run('clearing superseded rejects', CLEAR_REJECTS_FOR_KEYS, [rowKeys]);
+    },
+
+    /** Whether any reject of the unit is recorded (only a holder of the unit's lock writes them). */
+    async hasRejects(): Promise<boolean> {
+      return (await run('looking for rejects', HAS_REJECTS)).rows[0]?.present === true;
     },
 
     async clearRejects(): Promise<void> {

@@ -13,7 +13,7 @@ import { parseMysqlUrl, parsePgUrl, TLS_MODES, type DatabaseEndpoint } from './u
 
 export const DEFAULT_SCHEDULE = '*/5 * * * * *';
 // Pending changes, in percent of a table's rows, above which adaptive catch-up re-snapshots (see catchUpPercent).
-export const CATCH_UP_PERCENT_DEFAULT = 25;
+export const CATCH_UP_PERCENT_DEFAULT = 50;
 /** A MySQL identifier is at most 64 characters; the PostgreSQL limit (63 bytes) is checked at start-up. */
 const MAX_NAME_CHARS = 64;
 const PG_NAME_BYTES = 63;
@@ -373,8 +373,8 @@ const configMapping = strictMapping(
     // For every table that does not set its own.
     catchUp: catchUpMode.default('adaptive'),
     // adaptive catch-up: re-snapshot when pending changes exceed this percentage of the table's rows
-    // (InnoDB's estimate). The default comes from the benchmark (BENCHMARKS.md, catch-up row): drain
-    // and range-replacing re-snapshot cost the same there at about this share.
+    // (InnoDB's estimate). The default comes from the benchmark (BENCHMARKS.md, workload 7): drain and
+    // replacing re-snapshot cost about the same at a backlog of half the rows.
     catchUpPercent: integerIn(1, 100_000).default(CATCH_UP_PERCENT_DEFAULT),
   },
   'a mapping of settings',

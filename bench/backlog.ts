@@ -15,6 +15,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  backupChangelog,
   bash,
   check,
   type Context,
@@ -34,6 +35,7 @@ import {
   ORDERS_COLUMNS,
   pgScalar,
   pgTableDigest,
+  restoreChangelog,
   type RunResult,
   PG_PORT,
   rotate,
@@ -158,23 +160,10 @@ export async function backlogBench(ctx: Context, options: BacklogOptions): Promi
       `${label}: ${fmt(pending)} pending changes (${mix.map((m) => `${m.op}=${fmt(Number(m.n))}`).join(' ')}) on a ${fmt(baseRows)}-row table, ` +
         `generated with bulk SQL through the triggers in ${fmt((Date.now() - genStarted) / 1000, 1)} s (not timed); ${fmt(finalRows)} rows afterwards`,
     );
-    await conn.query('CREATE TABLE bench_log_backup LIKE tributary_log_orders');
-    await conn.query('INSERT INTO bench_log_backup SELECT * FROM tributary_log_orders');
+    await backupChangelog(conn);
   } finally {
     await conn.end();
   }
-
-  const restoreChangelog = async (): Promise<void> => {
-    const c = await mysqlAdmin(src);
-    try {
-      const have = Number(await mysqlScalar(c, 'SELECT COUNT(*) FROM tributary_log_orders'));
-      if (have === pending) return;
-      await c.query('TRUNCATE TABLE tributary_log_orders');
-      await c.query('INSERT INTO tributary_log_orders SELECT * FROM bench_log_backup');
-    } finally {
-      await c.end();
-    }
-  };
 
   const scripts = ceilingScripts(label);
   const before = options.withCeiling ? process.env.BENCH_CLI_BEFORE : undefined;
@@ -185,7 +174,7 @@ export async function backlogBench(ctx: Context, options: BacklogOptions): Promi
   const timeoutMs = 600_000 + pending * 3;
   for (let rep = 0; rep < options.reps; rep++) {
     for (const who of rotate(contenders, rep)) {
-      if (who !== 'ceiling') await restoreChangelog();
+      if (who !== 'ceiling') await restoreChangelog(src, pending);
       const pgDb = await createPgDb(`${label}_${who[0]}${rep}`, base);
       try {
         if (who !== 'ceiling') {

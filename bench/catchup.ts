@@ -10,6 +10,7 @@
  * (adaptive time / drain time) x (M / N) of the rows; catchUpPercent's default is chosen below that.
  */
 import {
+  backupChangelog,
   check,
   type Context,
   createMysqlDb,
@@ -23,6 +24,7 @@ import {
   mysqlScalar,
   pgScalar,
   pgTableDigest,
+  restoreChangelog,
   rotate,
   scaled,
   tributary,
@@ -82,23 +84,12 @@ async function catchUpScenario(ctx: Context, scenario: Scenario): Promise<void> 
     }
     await conn.query('ANALYZE TABLE orders');
     pending = Number(await mysqlScalar(conn, 'SELECT COUNT(*) FROM tributary_log_orders'));
-    await conn.query('CREATE TABLE bench_log_backup LIKE tributary_log_orders');
-    await conn.query('INSERT INTO bench_log_backup SELECT * FROM tributary_log_orders');
+    await backupChangelog(conn);
   } finally {
     await conn.end();
   }
   const finalRows = rows;
   ctx.notes.push(`${label}: ${fmt(pending)} pending changes (${scenario.describe}) on a ${fmt(rows)}-row table`);
-
-  const restoreChangelog = async (): Promise<void> => {
-    const c = await mysqlAdmin(src);
-    try {
-      await c.query('TRUNCATE TABLE tributary_log_orders');
-      await c.query('INSERT INTO tributary_log_orders SELECT * FROM bench_log_backup');
-    } finally {
-      await c.end();
-    }
-  };
 
   // The default batch (10,000) at full size; proportionally smaller ones in small runs, where a single
   // default batch would hold the whole backlog and leave nothing to decide.
@@ -108,7 +99,7 @@ async function catchUpScenario(ctx: Context, scenario: Scenario): Promise<void> 
   const timeoutMs = 600_000 + pending * 3;
   for (let rep = 0; rep < ctx.reps; rep++) {
     for (const who of rotate(CONTENDERS, rep)) {
-      await restoreChangelog();
+      await restoreChangelog(src, pending);
       const pgDb = await createPgDb(`${label}_${who[0]}${rep}`, base);
       try {
         const settings = { catchUp: who, batchSize, ...(who === 'adaptive' && scenario.percent ? { catchUpPercent: scenario.percent } : {}) };

@@ -470,6 +470,28 @@ export async function insertOrders(conn: mysql.Connection, from: number, to: num
   }
 }
 
+/**
+ * Keeps a copy of the orders changelog as it is now (bench_log_backup), so that every contender of a
+ * workload starts from the same pending changes.
+ */
+export async function backupChangelog(conn: mysql.Connection): Promise<void> {
+  await conn.query('CREATE TABLE bench_log_backup LIKE tributary_log_orders');
+  await conn.query('INSERT INTO bench_log_backup SELECT * FROM tributary_log_orders');
+}
+
+/** Puts the backed-up changelog back, unless it still holds the `pending` rows it was left with. */
+export async function restoreChangelog(database: string, pending: number): Promise<void> {
+  const conn = await mysqlAdmin(database);
+  try {
+    const have = Number(await mysqlScalar(conn, 'SELECT COUNT(*) FROM tributary_log_orders'));
+    if (have === pending) return;
+    await conn.query('TRUNCATE TABLE tributary_log_orders');
+    await conn.query('INSERT INTO tributary_log_orders SELECT * FROM bench_log_backup');
+  } finally {
+    await conn.end();
+  }
+}
+
 export async function ensureDigits(conn: mysql.Connection): Promise<void> {
   await conn.query(DIGITS_DDL);
 }

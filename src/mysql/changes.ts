@@ -271,37 +271,6 @@ export async function pruneChanges(handle: SourceHandle, table: SourceTable, ids
 }
 
 /**
- * After a crash between the commit in PostgreSQL and the prune, applied rows stay below the
- * watermark. Finds them with a non-locking read and deletes them by id, except the gaps still watched
- * (their rows, should they appear, are not applied yet: `keep` says which ids those are).
- */
-export async function pruneBelowWatermark(
-  handle: SourceHandle,
-  table: SourceTable,
-  highWater: number,
-  keep: (changeId: number) => boolean,
-  olderThanSeconds = 0,
-): Promise<number> {
-  const names = namesOf(table);
-  let total = 0;
-  let after = 0;
-  // With retention, applied rows younger than it stay; a bounded chunk per statement either way.
-  const age = olderThanSeconds > 0 ? ' AND `captured_at` < NOW(6) - INTERVAL ? SECOND' : '';
-  for (;;) {
-    const rows = await sourceQuery<RowDataPacket>(
-      handle,
-      `finding applied changes of ${table.name}`,
-      `SELECT \`change_id\` FROM ${quoteMysql(names.changelog)} WHERE \`change_id\` > ? AND \`change_id\` < ?${age} ORDER BY \`change_id\` LIMIT 10000`,
-      olderThanSeconds > 0 ? [after, highWater, olderThanSeconds] : [after, highWater],
-    );
-    if (rows.length === 0) return total;
-    const ids = rows.map((r) => toChangeId(r.change_id));
-    total += await pruneChanges(handle, table, ids.filter((id) => !keep(id)));
-    after = ids[ids.length - 1]!;
-  }
-}
-
-/**
  * Ids of changelog rows in (after, below), older than olderThanSeconds when that is positive, lowest
  * first: candidates for pruning, read without locking. The caller decides which of them every
  * consumer has applied.

@@ -13,7 +13,6 @@
  * Asked only after a pass's first batch came back full: an idle or nearly caught-up unit pays no extra
  * statement, and a backlog smaller than one batch is never worth a re-snapshot.
  */
-import type { TableConfig } from '../config';
 import { countChangesAfter, estimateRows, readChangelogTop } from '../mysql/changes';
 import type { Unit } from './runtime';
 
@@ -34,8 +33,7 @@ export function catchUpThreshold(estimatedRows: number, percent: number, batchSi
 
 /** null when the table always drains (catchUp: drain). */
 export async function decideCatchUp(unit: Unit, highWater: number, settings: { percent: number; batchSize: number }): Promise<CatchUpDecision | null> {
-  const table: TableConfig = unit.tableConfig;
-  if (table.catchUp !== 'adaptive') return null;
+  if (unit.tableConfig.catchUp !== 'adaptive') return null;
   const estimatedRows = await estimateRows(unit.source, unit.sourceTable.name);
   const threshold = catchUpThreshold(estimatedRows, settings.percent, settings.batchSize);
   // Ids only grow, one per change: the distance to the top bounds the count, from one index edge.

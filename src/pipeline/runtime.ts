@@ -72,8 +72,12 @@ export interface Runtime {
   rechecks: Map<string, RefusedRecheck>;
   /** Set when a source came back: the units are built again before the next pass. */
   unitsStale: boolean;
-  /** Units whose leftover applied changelog rows were cleaned since this process started. */
-  cleanedUnits: Set<string>;
+  /**
+   * The watermark each unit was at when this process last knew its changelog pruned up to it. A
+   * checkpoint found elsewhere means another process applied in between (and may have died between a
+   * commit and its prune), so leftovers are looked for again.
+   */
+  cleanedUnits: Map<string, number>;
   /** Digest of each source's configured tables' columns when the units were prepared. */
   fingerprints: Map<string, string>;
   /** When each unit last pruned its changelog by age (retention). */
@@ -119,7 +123,7 @@ export function openRuntime(config: TributaryConfig, logger: Logger): Runtime {
     outages: new Map(),
     rechecks: new Map(),
     unitsStale: false,
-    cleanedUnits: new Set(),
+    cleanedUnits: new Map(),
     fingerprints: new Map(),
     retentionPrunedAt: new Map(),
     preparedStates: new Map(),

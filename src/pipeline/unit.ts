@@ -281,8 +281,9 @@ async function restart(pass: UnitPass, why: string): Promise<Checkpoint> {
   const { runtime, unit, state } = pass;
   pass.log.warn(`${why}; changes made while capture was missing are unknown, so the table is snapshotted again`);
   await inTransaction(pass.client, runtime.target.where, 'resetting checkpoint', () => state.reset(pass.token));
-  runtime.cleanedUnits.add(unitKey(unit.source.id, unit.sourceTable.name));
-  return state.load();
+  const reset = await state.load();
+  runtime.cleanedUnits.set(unitKey(unit.source.id, unit.sourceTable.name), reset.highWater);
+  return reset;
 }
 
 /**
@@ -341,17 +342,18 @@ function noteRejects(pass: UnitPass, rejects: readonly Reject[]): void {
 }
 
 /**
- * Applied changelog rows that an earlier process left in the source (it died between a commit and its
- * prune): removed once per process, and only when the checkpoint says a prune was pending.
+ * Applied changelog rows that another process left in the source (it died between a commit and its
+ * prune): looked for when the checkpoint says a prune was pending and this process did not leave the
+ * unit at that watermark itself (first pass, or another process applied since).
  */
 async function pruneLeftovers(pass: UnitPass, checkpoint: Checkpoint, gaps: readonly StoredGap[]): Promise<void> {
   const { runtime, unit } = pass;
   const key = unitKey(unit.source.id, unit.sourceTable.name);
   const retention = runtime.config.retention.seconds;
-  if (pass.services.dryRun || !checkpoint.prunePending || runtime.cleanedUnits.has(key)) return;
+  if (pass.services.dryRun || !checkpoint.prunePending || runtime.cleanedUnits.get(key) === checkpoint.highWater) return;
   const leftovers = await sweepApplied(runtime, unit, checkpoint.highWater, (changeId) => inGaps(gaps, changeId));
-  if (leftovers > 0) pass.log.info('removed applied changelog rows left by an earlier run', { rows: leftovers });
-  runtime.cleanedUnits.add(key);
+  if (leftovers > 0) pass.log.info('removed applied changelog rows another process left', { rows: leftovers });
+  runtime.cleanedUnits.set(key, checkpoint.highWater);
   runtime.retentionPrunedAt.set(key, Date.now());
   if (retention === 0) await pass.state.clearPrunePending(checkpoint.highWater);
 }
@@ -428,6 +430,8 @@ async function drainChanges(pass: UnitPass, from: Position): Promise<Position> {
       }
     }
     await pruning;
+    // Every batch of this pass is pruned: a later pass of this process need not look for leftovers.
+    if (!pass.services.dryRun && !position.snapshotUnfinished) pass.runtime.cleanedUnits.set(unitKey(pass.unit.source.id, pass.unit.sourceTable.name), position.highWater);
   } finally {
     await settle(next);
     await pruning.catch(() => undefined);

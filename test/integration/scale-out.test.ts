@@ -3,7 +3,8 @@
  * PostgreSQL advisory lock, so it is applied by one process at a time and taken over when its holder dies.
  */
 import { eventually, runCli, startCli } from '../helpers/cli';
-import { compareTable, createScratch, type Scratch } from '../helpers/scratch';
+import pg from 'pg';
+import { compareTable, createScratch, PG, type Scratch } from '../helpers/scratch';
 
 const TABLES = ['t1', 't2', 't3'];
 let s: Scratch;
@@ -68,4 +69,41 @@ test('three followers, one killed mid-run: no unit stalls and the target equals 
   // Work was shared: at least two processes applied batches.
   const applying = outputs.filter((o) => o.stderr.includes('"message":"batch applied"')).length;
   expect(applying).toBeGreaterThanOrEqual(2);
+});
+
+test('a follower removes the changelog rows another process applied but died before pruning', async () => {
+  const config = s.configFile(['t1'], 'pollInterval: 100');
+  expect((await runCli(['--config', config, 'triggers', 'install'])).code).toBe(0);
+  await s.mysqlExec('a', 'INSERT INTO t1 VALUES (5000001, 1)');
+  const follower = startCli(['--config', config, '--log-format', 'json', 'sync', '--follow']);
+  // Plays the other process: holds the unit's lock, applies one change and moves the checkpoint past
+  // it, then "dies" without pruning its changelog row.
+  const other = new pg.Client({ ...PG, database: s.pgDb });
+  await other.connect();
+  try {
+    const applied = async (): Promise<boolean> => (await s.pgRows('SELECT v FROM t1 WHERE _source = $1 AND id = 5000001', ['a']))[0]?.v === 1;
+    expect(await eventually(applied, 150, 200)).toBe(true);
+    const count = async (): Promise<number> => Number((await s.mysqlRows('a', 'SELECT COUNT(*) AS n FROM tributary_log_t1'))[0]!.n);
+    // Applied rows are pruned but for the one at the watermark, kept as the sentinel.
+    expect(await eventually(async () => (await count()) === 1, 150, 200)).toBe(true);
+    const lockKey = JSON.stringify(['tributary', 'a', 't1']);
+    await other.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey]);
+    await s.mysqlExec('a', 'UPDATE t1 SET v = 3 WHERE id = 5000001; UPDATE t1 SET v = 2 WHERE id = 5000001');
+    const top = Number((await s.mysqlRows('a', 'SELECT MAX(change_id) AS top FROM tributary_log_t1'))[0]!.top);
+    await other.query('BEGIN');
+    await other.query("UPDATE t1 SET v = 2 WHERE _source = 'a' AND id = 5000001");
+    await other.query("UPDATE tributary.checkpoints SET high_water = $1, prune_pending = true WHERE source_id = 'a' AND source_table = 't1'", [top]);
+    await other.query('COMMIT');
+    expect(await count()).toBe(3);
+    await other.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey]);
+    // The follower sees the unit moved by someone else and looks for what that process left.
+    expect(await eventually(async () => (await count()) === 1, 100, 200)).toBe(true);
+    expect(await s.pgRows('SELECT v FROM t1 WHERE _source = $1 AND id = 5000001', ['a'])).toEqual([{ v: 2 }]);
+  } finally {
+    await other.end();
+    follower.child.kill('SIGTERM');
+  }
+  const output = await follower.exited;
+  expect(output.code).toBe(0);
+  expect(output.stderr).toContain('removed applied changelog rows another process left');
 });

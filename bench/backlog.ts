@@ -12,8 +12,8 @@
  * one and the ceiling on the same data, for before/after figures (reported in the notes). That build gets
  * no catchUp setting (builds before it always drain).
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import {
   backupChangelog,
   bash,
@@ -167,6 +167,9 @@ export async function backlogBench(ctx: Context, options: BacklogOptions): Promi
 
   const scripts = ceilingScripts(label);
   const before = options.withCeiling ? process.env.BENCH_CLI_BEFORE : undefined;
+  // A build before the catchUp setting existed always drains and refuses the unknown key.
+  const beforeSchema = before ? join(dirname(before), '..', 'config', 'schema.js') : '';
+  const beforeDrains = before && existsSync(beforeSchema) && readFileSync(beforeSchema, 'utf8').includes('catchUp') ? { catchUp: 'drain' } : {};
   const contenders = [...(options.withCeiling ? ['tributary', 'ceiling'] : ['tributary']), ...(before ? ['before'] : [])];
   const times: Record<string, number[]> = { tributary: [], ceiling: [], before: [] };
   const rss: number[] = [];
@@ -179,8 +182,8 @@ export async function backlogBench(ctx: Context, options: BacklogOptions): Promi
       try {
         if (who !== 'ceiling') {
           // This workload measures the drain: a backlog this size would otherwise be caught up by a
-          // re-snapshot (catchUp: adaptive). A build before that setting existed always drains.
-          const config = writeConfig(label, pgDb, [{ id: 's1', database: src }], ['orders'], who === 'before' ? {} : { catchUp: 'drain' });
+          // re-snapshot (catchUp: adaptive).
+          const config = writeConfig(label, pgDb, [{ id: 's1', database: src }], ['orders'], who === 'before' ? beforeDrains : { catchUp: 'drain' });
           const cli = who === 'before' ? { cli: before! } : { cpuProfDir: ctx.cpuProfDir };
           const run = check(await tributary(config, ['sync', '--once'], { timeoutMs, ...cli }), `tributary sync --once (backlog${who === 'before' ? ', build before' : ''})`);
           times[who]!.push(run.ms);

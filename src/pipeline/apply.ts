@@ -8,7 +8,7 @@ import type { SourceRow, SourceValue } from '../model';
 import { fetchRows, pruneChanges } from '../mysql/changes';
 import { connectTarget, inTransaction, type PoolClient } from '../postgres/connection';
 import { type MergeCounts, mergeStage } from '../postgres/merge';
-import { copyLines, ensureStage, stageColumns } from '../postgres/stage';
+import { copyLines, CopyText, ensureStage, stageColumns } from '../postgres/stage';
 import type { Batch } from './poll';
 import { gapChanges } from './gaps';
 import { TributaryError } from '../errors';
@@ -37,7 +37,7 @@ export class StageRead {
   readonly rejects: Reject[] = [];
   /** Resolves (never rejects) once the read has ended, successfully or not. */
   readonly settled: Promise<void>;
-  private readonly chunks: string[] = [];
+  private readonly chunks: Buffer[][] = [];
   private ended = false;
   private dropped = false;
   private failure: unknown = null;
@@ -58,13 +58,13 @@ export class StageRead {
   }
 
   /** The COPY text, chunk by chunk; throws what the read failed with. */
-  async *lines(): AsyncGenerator<string> {
+  async *lines(): AsyncGenerator<Buffer> {
     for (;;) {
       if (this.failure !== null) throw this.failure;
       const next = this.chunks.shift();
       if (next !== undefined) {
         this.makeRoom();
-        yield next;
+        yield* next;
         continue;
       }
       if (this.ended) return;
@@ -78,10 +78,11 @@ export class StageRead {
     const table = unit.target;
     const policy = unit.tableConfig.onBadValue;
     const present = new Set<string>();
+    // Lines written as bytes into COPY-sized buffers: a COPY write per row would cost a round of
+    // stream work per row, and a string built by appending is flattened and encoded again for the socket.
+    const text = new CopyText();
     for await (const rows of fetchRows(unit.source, unit.sourceTable, this.keys)) {
       const inChunk = new Set<string>();
-      // One string per fetched chunk: a line per row would cost a COPY write per row.
-      let text = '';
       for (const row of rows as SourceRow[]) {
         const values = rowKey(table, row);
         const key = keyString(values);
@@ -96,19 +97,18 @@ export class StageRead {
         const fields = encodeRowText(sourceId, table, row, policy, this.rejects);
         if (fields === null) continue;
         this.staged.push(key);
-        text += stageLineText('U', sourceId, table, values, fields);
+        text.add(stageLineText('U', sourceId, table, values, fields));
       }
-      this.push(text);
+      this.push(text.take(false));
       if (!(await this.room())) return;
     }
-    let deletes = '';
     for (const key of this.keys) {
-      const text = keyString(key);
-      if (present.has(text)) continue;
-      this.staged.push(text);
-      deletes += stageLine('D', sourceId, table, key, encodeKeyOnly(sourceId, table, key));
+      const staged = keyString(key);
+      if (present.has(staged)) continue;
+      this.staged.push(staged);
+      text.add(stageLine('D', sourceId, table, key, encodeKeyOnly(sourceId, table, key)));
     }
-    this.push(deletes);
+    this.push(text.take(true));
   }
 
   /** Stops a read whose batch will not be applied (it may be waiting for room). */
@@ -129,8 +129,8 @@ export class StageRead {
     made?.();
   }
 
-  private push(text: string): void {
-    if (text.length > 0) this.chunks.push(text);
+  private push(pieces: Buffer[]): void {
+    if (pieces.length > 0) this.chunks.push(pieces);
     this.signal();
   }
 
@@ -189,15 +189,16 @@ export async function applyBatch(unit: Unit, client: PoolClient, where: string, 
 /**
  * Deletes the batch's changelog rows from the source. The row at the new watermark stays as the
  * sentinel; the previous sentinel goes once the watermark has moved past it. Rows from `below` on
- * stay: other consumers of the changelog still need them.
+ * stay: other consumers of the changelog still need them. alone: no other consumer reads (and
+ * prunes) this changelog, which lets long runs of ids go as key ranges (pruneChanges).
  */
-export async function pruneBatch(unit: Unit, batch: Batch, below = Infinity): Promise<number> {
+export async function pruneBatch(unit: Unit, batch: Batch, below = Infinity, alone = false): Promise<number> {
   faultPoint('after-commit');
   const keep = batch.plan.newHighWater;
   const ids = batch.changes.map((c) => c.changeId).filter((id) => id !== keep && id < below);
   if (batch.previousHighWater > 0 && batch.previousHighWater !== keep && batch.previousHighWater < below) ids.push(batch.previousHighWater);
   if (ids.length === 0) return 0;
-  return pruneChanges(unit.source, unit.sourceTable, ids);
+  return pruneChanges(unit.source, unit.sourceTable, ids, alone);
 }
 
 /**

@@ -147,7 +147,8 @@ async function othersOf(runtime: Runtime, unit: Unit): Promise<OtherConsumers | 
 export async function pruneApplied(runtime: Runtime, unit: Unit, batch: Batch): Promise<number> {
   if (runtime.config.retention.seconds > 0) return 0;
   const others = await othersOf(runtime, unit);
-  if (!others || others.count === 0) return pruneBatch(unit, batch);
+  // Without a readable registry other targets may prune the same rows unseen: ids only.
+  if (!others || others.count === 0) return pruneBatch(unit, batch, Infinity, others !== null);
   if (others.retentionSeconds > 0) return 0;
   return pruneBatch(unit, batch, others.floor);
 }

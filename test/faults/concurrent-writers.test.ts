@@ -108,23 +108,33 @@ describe('with a private MariaDB (innodb_lock_wait_timeout=2)', () => {
     // Applied rows are pruned, so the changelog holds one row (the sentinel), as it does in steady
     // state; fresh statistics tell the optimizer so (they are recomputed in the background anyway).
     await mysqlRun(at, `ANALYZE TABLE tributary_log_${TABLE}`);
-    // A writer's transaction stays open (it holds the next change id) while others commit changes.
+    // Two writers' transactions stay open (each holds a change id) while others commit changes below,
+    // between and above them: long runs of applied ids are pruned as key ranges, which must not reach
+    // a held row.
     const holder = await mysqlConnect(at);
+    const second = await mysqlConnect(at);
     try {
       await holder.query('START TRANSACTION');
       await holder.query(`INSERT INTO ${TABLE} (id, grp) VALUES (1000, 1)`);
       // Single-row updates: a range update would itself wait on the held row (next-key lock).
-      await mysqlRun(at, Array.from({ length: 20 }, (_, i) => `UPDATE ${TABLE} SET grp = 2 WHERE id = ${i + 1}`).join(';'));
+      const updates = (from: number, to: number, grp: number): string => Array.from({ length: to - from + 1 }, (_, i) => `UPDATE ${TABLE} SET grp = ${grp} WHERE id = ${from + i}`).join(';');
+      await mysqlRun(at, updates(1, 20, 2));
+      await mysqlRun(at, [updates(1, 20, 3), updates(1, 20, 4), updates(1, 20, 5), updates(1, 20, 6)].join(';'));
+      await second.query('START TRANSACTION');
+      await second.query(`INSERT INTO ${TABLE} (id, grp) VALUES (1001, 1)`);
+      await mysqlRun(at, [updates(1, 20, 7), updates(1, 20, 8), updates(1, 20, 9), updates(1, 20, 10)].join(';'));
       const run = await runCli(['--config', path, 'sync', '--once']);
-      // The pass applies the 20 updates, keeps the held id as an open gap, and prunes what it applied:
-      // no lock wait, no retry; only the sentinel is left (the held row is not visible until it commits).
+      // The pass applies the updates, keeps the held ids as open gaps, and prunes what it applied:
+      // no lock wait, no retry; only the sentinel is left (the held rows are not visible until they commit).
       expect(logLines(run.stderr).filter((l) => l.level !== 'info')).toEqual([]);
       expect(run.code).toBe(0);
       const left = (await mysqlRun(at, `SELECT change_id FROM tributary_log_${TABLE} ORDER BY change_id`)) as { change_id: string }[];
       expect(left.length).toBe(1);
     } finally {
       await holder.query('COMMIT').catch(() => undefined);
+      await second.query('COMMIT').catch(() => undefined);
       await holder.end();
+      await second.end();
     }
     await catchUp(config);
     await expectTargetEqualsSources(dbs.topology, TABLE);

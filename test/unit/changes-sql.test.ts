@@ -1,5 +1,5 @@
 import type { SourceColumn, SourceTable } from '../../src/model';
-import { GAP_READ_CHUNK, gapMatchSql, keyAfterSql, keyMatchSql, snapshotQuery } from '../../src/mysql/changes';
+import { GAP_READ_CHUNK, gapMatchSql, idRuns, keyAfterSql, keyMatchSql, pruneSteps, snapshotQuery } from '../../src/mysql/changes';
 
 function column(name: string, ordinal: number): SourceColumn {
   return {
@@ -141,5 +141,41 @@ describe('gapMatchSql', () => {
     expect(placeholders(sql)).toBe(params.length);
     const bytes = sql.length + params.reduce<number>((n, p) => n + String(p).length + 2, 0);
     expect(bytes).toBeLessThan(1024 * 1024);
+  });
+});
+
+describe('pruneSteps', () => {
+  const range = (first: number, last: number): number[] => Array.from({ length: last - first + 1 }, (_, i) => first + i);
+  const covered = (steps: ReturnType<typeof pruneSteps>): number[] => steps.flatMap((s) => ('range' in s ? range(s.range[0], s.range[1]) : s.ids));
+
+  test('runs of consecutive ids', () => {
+    expect(idRuns([1, 2, 3, 5, 7, 8])).toEqual([[1, 3], [5, 5], [7, 8]]);
+    expect(idRuns([])).toEqual([]);
+  });
+
+  test('a long run is a range ending one below its last id, which goes by id after it', () => {
+    const ids = range(101, 300);
+    const steps = pruneSteps(ids, true);
+    expect(steps).toEqual([{ range: [101, 299] }, { ids: [300] }]);
+    expect(covered(steps)).toEqual(ids);
+  });
+
+  test('every range ends below an id of its own run, so no range reads past the ids being pruned', () => {
+    // Two long runs around a gap (id 20,001 held by an open writer), short runs, ranges split at 10,000.
+    const ids = [...range(1, 20_000), ...range(20_002, 20_010), ...range(20_012, 45_000)];
+    const steps = pruneSteps(ids, true);
+    expect(covered(steps)).toEqual(ids);
+    for (const step of steps) if ('range' in step) expect(ids).toContain(step.range[1] + 1);
+    // Lowest first, as the sentinel rule needs.
+    const lows = steps.map((s) => ('range' in s ? s.range[0] : s.ids[0]!));
+    expect([...lows].sort((a, b) => a - b)).toEqual(lows);
+    expect(steps.filter((s) => 'range' in s).length).toBeGreaterThanOrEqual(4);
+  });
+
+  test('without ranges, every id goes by id in bounded statements', () => {
+    const ids = range(1, 2500);
+    const steps = pruneSteps(ids, false);
+    expect(steps.every((s) => 'ids' in s && s.ids.length <= 1000)).toBe(true);
+    expect(covered(steps)).toEqual(ids);
   });
 });

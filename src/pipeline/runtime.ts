@@ -77,7 +77,7 @@ export interface Runtime {
    * checkpoint found elsewhere means another process applied in between (and may have died between a
    * commit and its prune), so leftovers are looked for again.
    */
-  cleanedUnits: Map<string, number>;
+  prunedUpTo: Map<string, number>;
   /** Digest of each source's configured tables' columns when the units were prepared. */
   fingerprints: Map<string, string>;
   /** When each unit last pruned its changelog by age (retention). */
@@ -123,7 +123,7 @@ export function openRuntime(config: TributaryConfig, logger: Logger): Runtime {
     outages: new Map(),
     rechecks: new Map(),
     unitsStale: false,
-    cleanedUnits: new Map(),
+    prunedUpTo: new Map(),
     fingerprints: new Map(),
     retentionPrunedAt: new Map(),
     preparedStates: new Map(),

@@ -83,7 +83,7 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
     });
     if (floor) {
       // Changelog rows below the floor are covered by this snapshot: let the clean-up prune them.
-      runtime.cleanedUnits.delete(unitKey(sourceId, unit.sourceTable.name));
+      runtime.prunedUpTo.delete(unitKey(sourceId, unit.sourceTable.name));
       log.info('changelog is read from the snapshot floor on', { floor: floor.highWater, writersAlive: floor.writers, gapRanges: floor.gaps.length, gapIds: countIds(floor.gaps) });
     }
     log.info(checkpoint.snapshotMode === 'refresh' ? 'refresh started' : 'snapshot started', { plan });

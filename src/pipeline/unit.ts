@@ -282,7 +282,7 @@ async function restart(pass: UnitPass, why: string): Promise<Checkpoint> {
   pass.log.warn(`${why}; changes made while capture was missing are unknown, so the table is snapshotted again`);
   await inTransaction(pass.client, runtime.target.where, 'resetting checkpoint', () => state.reset(pass.token));
   const reset = await state.load();
-  runtime.cleanedUnits.set(unitKey(unit.source.id, unit.sourceTable.name), reset.highWater);
+  runtime.prunedUpTo.set(unitKey(unit.source.id, unit.sourceTable.name), reset.highWater);
   return reset;
 }
 
@@ -350,10 +350,10 @@ async function pruneLeftovers(pass: UnitPass, checkpoint: Checkpoint, gaps: read
   const { runtime, unit } = pass;
   const key = unitKey(unit.source.id, unit.sourceTable.name);
   const retention = runtime.config.retention.seconds;
-  if (pass.services.dryRun || !checkpoint.prunePending || runtime.cleanedUnits.get(key) === checkpoint.highWater) return;
+  if (pass.services.dryRun || !checkpoint.prunePending || runtime.prunedUpTo.get(key) === checkpoint.highWater) return;
   const leftovers = await sweepApplied(runtime, unit, checkpoint.highWater, (changeId) => inGaps(gaps, changeId));
   if (leftovers > 0) pass.log.info('removed applied changelog rows another process left', { rows: leftovers });
-  runtime.cleanedUnits.set(key, checkpoint.highWater);
+  runtime.prunedUpTo.set(key, checkpoint.highWater);
   runtime.retentionPrunedAt.set(key, Date.now());
   if (retention === 0) await pass.state.clearPrunePending(checkpoint.highWater);
 }
@@ -431,7 +431,7 @@ async function drainChanges(pass: UnitPass, from: Position): Promise<Position> {
     }
     await pruning;
     // Every batch of this pass is pruned: a later pass of this process need not look for leftovers.
-    if (!pass.services.dryRun && !position.snapshotUnfinished) pass.runtime.cleanedUnits.set(unitKey(pass.unit.source.id, pass.unit.sourceTable.name), position.highWater);
+    if (!pass.services.dryRun && !position.snapshotUnfinished) pass.runtime.prunedUpTo.set(unitKey(pass.unit.source.id, pass.unit.sourceTable.name), position.highWater);
   } finally {
     await settle(next);
     await pruning.catch(() => undefined);

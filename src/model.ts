@@ -85,7 +85,6 @@ export interface IdRange {
 export interface LineColumn {
   name: string;
   toUtf8: boolean;
-  nullable: boolean;
 }
 
 /** The name a snapshot query gives the row line it selects beside the key columns. */

@@ -72,7 +72,7 @@ export function copyLinePlan(table: TargetTable, source: SourceTable): CopyLineP
     const kind = kindOf(own);
     if (kind === null || kind !== kindOf(target.source)) return null;
     kinds[i] = kind;
-    columns.push({ name: own.name, toUtf8: kind === TEXT && CONVERTED_CHARSETS.has(own.charset!.toLowerCase()), nullable: own.nullable });
+    columns.push({ name: own.name, toUtf8: kind === TEXT && CONVERTED_CHARSETS.has(own.charset!.toLowerCase()) });
   }
   // Per field at most: NULL one byte → two, a timestamp's '+00'; then the newline.
   const plan: CopyLinePlan = { columns, kinds, extra: 3 * kinds.length + 1, write: (out, at, line) => transcodeLine(plan, out, at, line) };

@@ -310,7 +310,9 @@ export async function readEvidence(handle: SourceHandle): Promise<Evidence> {
 export function rowLineSql(columns: readonly LineColumn[]): string {
   const fields = columns.map((c) => {
     const value = `CAST(${c.toUtf8 ? `CONVERT(${quoteMysql(c.name)} USING utf8mb4)` : quoteMysql(c.name)} AS BINARY)`;
-    return c.nullable ? `IFNULL(${value}, _binary 0x${LINE_NULL.toString(16)})` : value;
+    // Every column, NOT NULL ones too: CONCAT_WS leaves a NULL out, which would shift the fields after
+    // it if a column's definition changed since it was read (IFNULL costs MariaDB ≈5% of the query).
+    return `IFNULL(${value}, _binary 0x${LINE_NULL.toString(16)})`;
   });
   return `CONCAT_WS(_binary 0x${LINE_SEPARATOR.toString(16)}, ${fields.join(', ')})`;
 }

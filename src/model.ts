@@ -76,3 +76,20 @@ export interface IdRange {
   first: number;
   last: number;
 }
+
+/**
+ * A column of a snapshot row line: one binary value per row in which MySQL joins the row's columns
+ * (see snapshotQuery in mysql/changes.ts and convert/copy-line.ts). toUtf8: the column's character
+ * set is not already UTF-8 and MySQL converts it, as it converts values it sends to the client.
+ */
+export interface LineColumn {
+  name: string;
+  toUtf8: boolean;
+}
+
+/** The name a snapshot query gives the row line it selects beside the key columns. */
+export const LINE_ALIAS = 'tributary_row_line';
+/** Joins the fields of a row line: a byte that never occurs in UTF-8 text, numbers or dates. */
+export const LINE_SEPARATOR = 0xff;
+/** A NULL field of a row line: alone in its field, a byte no UTF-8 text holds. */
+export const LINE_NULL = 0xfe;

@@ -107,8 +107,12 @@ export function stageLine(op: 'U' | 'D' | 'K', sourceId: string, table: TargetTa
 
 /** stageLine with the fields already joined by tabs (see encodeRowText). */
 export function stageLineText(op: 'U' | 'D' | 'K', sourceId: string, table: TargetTable, key: readonly SourceValue[], fieldsText: string): string {
-  const head = table.keyIncludesSource ? op + '\t' + sourceId : op + '\t' + sourceId + '\t' + escapeCopy(keyString(key));
-  return head + '\t' + fieldsText + '\n';
+  return stageHead(op, sourceId, table, key) + fieldsText + '\n';
+}
+
+/** A staging line up to its first data field, tab included. */
+export function stageHead(op: 'U' | 'D' | 'K', sourceId: string, table: TargetTable, key: readonly SourceValue[]): string {
+  return table.keyIncludesSource ? op + '\t' + sourceId + '\t' : op + '\t' + sourceId + '\t' + escapeCopy(keyString(key)) + '\t';
 }
 
 /** Rows refused because another source holds their key (shared key space, conflict: error). */

@@ -5,7 +5,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { TributaryError } from '../errors';
 import { quoteMysql } from '../ident';
-import type { IdRange, SourceRow, SourceTable, SourceValue } from '../model';
+import { type IdRange, LINE_ALIAS, LINE_NULL, LINE_SEPARATOR, type LineColumn, type SourceRow, type SourceTable, type SourceValue } from '../model';
 import { sqlFile } from '../sqlfiles';
 import { type CaptureSubject, keyColumns, namesOf, newKeyColumn, oldKeyColumn } from './capture';
 import { exactTypeCast, type SourceConnection, type SourceHandle, sourceExecute, sourceQuery } from './connection';
@@ -346,9 +346,28 @@ export async function readEvidence(handle: SourceHandle): Promise<Evidence> {
   }
 }
 
-/** Streams the rows of one snapshot chunk: key order, after the given key, at most limit rows. */
-export function snapshotQuery(table: SourceTable, after: readonly SourceValue[] | null, limit: number): { sql: string; params: unknown[] } {
-  const columns = table.columns.map((c) => quoteMysql(c.name)).join(', ');
+/**
+ * One row line (see LineColumn): the columns' text joined by LINE_SEPARATOR, NULL as LINE_NULL. Binary,
+ * so that MySQL neither converts nor checks the separator bytes; the text protocol writes numbers and
+ * dates into it as it would send them alone. Text in another character set is converted to utf8mb4
+ * first, as MySQL converts it for the client.
+ */
+export function rowLineSql(columns: readonly LineColumn[]): string {
+  const fields = columns.map((c) => {
+    const value = `CAST(${c.toUtf8 ? `CONVERT(${quoteMysql(c.name)} USING utf8mb4)` : quoteMysql(c.name)} AS BINARY)`;
+    // Every column, NOT NULL ones too: CONCAT_WS leaves a NULL out, which would shift the fields after
+    // it if a column's definition changed since it was read (IFNULL costs MariaDB ≈5% of the query).
+    return `IFNULL(${value}, _binary 0x${LINE_NULL.toString(16)})`;
+  });
+  return `CONCAT_WS(_binary 0x${LINE_SEPARATOR.toString(16)}, ${fields.join(', ')})`;
+}
+
+/**
+ * Streams the rows of one snapshot chunk: key order, after the given key, at most limit rows. With a
+ * line, each row holds the key columns and the row line (LINE_ALIAS) instead of every column.
+ */
+export function snapshotQuery(table: SourceTable, after: readonly SourceValue[] | null, limit: number, line?: readonly LineColumn[]): { sql: string; params: unknown[] } {
+  const columns = line ? [...table.key.map(quoteMysql), `${rowLineSql(line)} AS ${quoteMysql(LINE_ALIAS)}`].join(', ') : table.columns.map((c) => quoteMysql(c.name)).join(', ');
   const order = table.key.map(quoteMysql).join(', ');
   const condition = after ? keyAfterSql(table.key, after) : null;
   const parts = [table.filter ? `(${table.filter})` : null, condition ? `(${condition.sql})` : null].filter((p) => p !== null);
@@ -399,6 +418,7 @@ class ChunkRead {
     private readonly table: SourceTable,
     readonly after: readonly SourceValue[] | null,
     readonly limit: number,
+    private readonly line?: readonly LineColumn[],
   ) {
     void this.start();
   }
@@ -412,12 +432,18 @@ class ChunkRead {
     else this.onEnd = fn;
   }
 
+  private binaryNames(): Set<string> {
+    const names = binaryColumnNames(this.table.columns);
+    if (this.line) names.add(LINE_ALIAS);
+    return names;
+  }
+
   private get doing(): string {
     return `snapshotting ${this.table.name}`;
   }
 
   private async start(): Promise<void> {
-    const { sql, params } = snapshotQuery(this.table, this.after, this.limit);
+    const { sql, params } = snapshotQuery(this.table, this.after, this.limit, this.line);
     try {
       this.connection = await this.handle.pool.getConnection();
     } catch (error) {
@@ -431,7 +457,7 @@ class ChunkRead {
     }
     const core = this.connection!.connection as RawConnection;
     core
-      .query({ sql, typeCast: exactTypeCast(binaryColumnNames(this.table.columns)) }, params)
+      .query({ sql, typeCast: exactTypeCast(this.binaryNames()) }, params)
       .on('result', (row) => {
         this.count++;
         this.lastRow = row;
@@ -538,14 +564,14 @@ export interface SnapshotChunkReader {
  * as without it. One MySQL connection at a time: a chunk's connection is released before the next
  * one's query starts.
  */
-export function snapshotChunkReader(handle: SourceHandle, table: SourceTable, limit: number): SnapshotChunkReader {
+export function snapshotChunkReader(handle: SourceHandle, table: SourceTable, limit: number, line?: readonly LineColumn[]): SnapshotChunkReader {
   let ahead: ChunkRead | null = null;
   // Only the chunk being read starts the next one: one chunk ahead, never a chain of them.
   const readAhead = (done: ChunkRead): void => {
     // A short chunk is the last one; a full one is followed by the next, after its last key.
     if (done.count < done.limit || done.lastRow === null) return;
     const row = done.lastRow;
-    ahead = new ChunkRead(handle, table, table.key.map((k) => row[k] ?? null), limit);
+    ahead = new ChunkRead(handle, table, table.key.map((k) => row[k] ?? null), limit, line);
   };
   return {
     read(after) {
@@ -553,7 +579,7 @@ export function snapshotChunkReader(handle: SourceHandle, table: SourceTable, li
       if (ahead !== null && sameKey(ahead.after, after)) chunk = ahead;
       else {
         (ahead as ChunkRead | null)?.close();
-        chunk = new ChunkRead(handle, table, after, limit);
+        chunk = new ChunkRead(handle, table, after, limit, line);
       }
       ahead = null;
       chunk.whenComplete(readAhead);

@@ -33,7 +33,8 @@ import {
 } from '../postgres/replace';
 import { type Checkpoint, type SnapshotPlan, unitState } from '../postgres/state';
 import { copyLines, CopyText, ensureStage, stageColumns } from '../postgres/stage';
-import { conflictRejects, encodeKeyOnly, encodeRowText, type Reject, rowKey, stageLine, stageLineText, storedRejects } from '../convert/rows';
+import { conflictRejects, encodeKeyOnly, encodeRowText, type Reject, rowKey, stageHead, stageLine, stageLineText, storedRejects } from '../convert/rows';
+import { addLineRow, copyLinePlan } from '../convert/copy-line';
 import { type Runtime, stateUnit, type Unit, unitKey } from './runtime';
 import { builtUniqueIndexes } from '../postgres/indexes';
 import { buildIndexesAfterSnapshot } from './target-indexes';
@@ -105,8 +106,11 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
   const started = Date.now();
   const estimate = Math.max(await estimateRows(unit.source, unit.sourceTable.name), checkpoint.snapshotState === 'running' ? checkpoint.snapshotRows : 0);
   const done0 = checkpoint.snapshotState === 'running' ? checkpoint.snapshotRows : 0;
+  // Rows come as one line each where every column allows it (see convert/copy-line.ts).
+  const linePlan = copyLinePlan(table, unit.sourceTable);
   // The next chunk is read while this one is copied and committed (see snapshotChunkReader).
-  const reader = snapshotChunkReader(unit.source, unit.sourceTable, chunkSize);
+  const reader = snapshotChunkReader(unit.source, unit.sourceTable, chunkSize, linePlan?.columns);
+  const sourceHead = sourceId + '\t';
   try {
     return await copyChunks();
   } finally {
@@ -125,7 +129,12 @@ export async function snapshotUnit(runtime: Runtime, unit: Unit, client: PoolCli
         async function* lines(): AsyncGenerator<Buffer> {
           const text = new CopyText();
           for await (const batch of reader.read(from)) {
-            for (const row of batch) {
+            for (let row of batch) {
+              if (linePlan !== null) {
+                const full = addLineRow(linePlan, text, viaStage ? stageHead('U', sourceId, table, rowKey(table, row)) : sourceHead, row);
+                if (full === null) continue;
+                row = full;
+              }
               const fields = encodeRowText(sourceId, table, row, unit.tableConfig.onBadValue, rejects);
               if (fields === null) {
                 if (keepKeys) text.add(keepLine(sourceId, table, rowKey(table, row)));

@@ -74,6 +74,8 @@ export class CopyText {
   private buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   private used = 0;
   private full: Buffer[] = [];
+  private headText = '';
+  private headBytes = Buffer.alloc(0);
 
   add(line: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit; a long line is measured rather than given 3 times its size.
@@ -83,6 +85,32 @@ export class CopyText {
       if (room > this.buffer.length) this.buffer = Buffer.allocUnsafe(room);
     }
     this.used += this.buffer.write(line, this.used);
+  }
+
+  /**
+   * Writes head and then what write puts after it: write gets the buffer and the offset after head,
+   * with room for at least room bytes, and returns where it stopped, or -1 to keep nothing of either.
+   */
+  addWritten<T>(head: string, room: number, input: T, write: (out: Buffer, at: number, input: T) => number): boolean {
+    // Rows of one table mostly share their head: its bytes are made once and copied, which for a few
+    // bytes is cheaper than a call into the string encoder per row.
+    if (head !== this.headText) {
+      this.headText = head;
+      this.headBytes = Buffer.from(head);
+    }
+    const bytes = this.headBytes;
+    const need = bytes.length + room;
+    if (this.used + need > this.buffer.length) {
+      this.cut();
+      if (need > this.buffer.length) this.buffer = Buffer.allocUnsafe(need);
+    }
+    const out = this.buffer;
+    let at = this.used;
+    for (let i = 0; i < bytes.length; i++) out[at++] = bytes[i]!;
+    const end = write(out, at, input);
+    if (end < 0) return false;
+    this.used = end;
+    return true;
   }
 
   /** The filled pieces so far; with all, also the one being filled. */

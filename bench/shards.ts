@@ -112,6 +112,11 @@ export async function shardsBench(ctx: Context): Promise<void> {
         `INSERT INTO ${t} (id, name, qty) VALUES ${Array.from({ length: rowsPerTable }, (_, i) => `(${i + 1}, 'item ${i + 1}', ${i})`).join(', ')};`,
     )
     .join('\n');
+  // One more source, set up before the others exist: its idle pass, timed now and again once the server
+  // holds every other source, shows whether a source's cost depends on how many databases share its server.
+  const probe = await setUpProbe(ddl, tables, concurrency);
+  const probeAlone = await probe.idleMs(Math.max(3, ctx.reps));
+  log(`shards: one source's idle pass before the other databases exist: ${fmt(probeAlone)} ms`);
   // Four at a time: creating 10,000 tables one by one takes long enough as it is.
   let next = 0;
   await Promise.all(
@@ -245,6 +250,17 @@ export async function shardsBench(ctx: Context): Promise<void> {
     await admin.end();
     await pgClient.end();
   }
+  const probeBeside = await probe.idleMs(Math.max(3, ctx.reps));
+  log(`shards: the same source's idle pass beside ${sourceCount} more databases: ${fmt(probeBeside)} ms`);
+  ctx.figures.push({
+    workload: '6 many shards',
+    metric: `one source's idle sync --once (${tableCount} units): beside ${fmt(sourceCount)} more databases (${fmt(units * 3)} more triggers) vs before they existed (wall ms)`,
+    tributary: fmt(probeBeside),
+    comparison: fmt(probeAlone),
+    ratio: fmt(probeBeside / probeAlone, 2),
+    target: 'independent of the server (<= 1.2)',
+    met: verdict(probeBeside <= probeAlone * 1.2),
+  });
   // Correctness: every unit's rows in PostgreSQL equal the source's (counts and a digest of qty).
   {
     const root = await mysqlAdmin();
@@ -333,4 +349,22 @@ export async function shardsBench(ctx: Context): Promise<void> {
   if (before) ctx.notes.push(`shards: idle passes of the build before (${before}): ${idleBefore.map(show).join(' | ')}`);
   ctx.notes.push(`shards: 1% active passes: ${active.map(show).join(' | ')}`);
   ctx.notes.push(`shards: triggers status: ${status.map((x) => `${fmt(x.ms)} ms, RSS ${fmt(x.rssKb / 1024)} MiB, peak ${x.peak} connections`).join(' | ')}`);
+}
+
+/** A source of its own (root login, its own target database), installed and synced; idleMs times its idle pass. */
+async function setUpProbe(ddl: string, tables: string[], concurrency: number): Promise<{ idleMs: (runs: number) => Promise<number> }> {
+  const database = await createMysqlDb('shardprobe');
+  const conn = await mysqlAdmin(database);
+  await conn.query(ddl);
+  await conn.end();
+  const config = writeConfig('shards-probe', await createPgDb('shardprobe'), [{ id: 'probe', database }], tables, { concurrency });
+  check(await tributary(config, ['triggers', 'install'], { timeoutMs: 600_000 }), 'triggers install (shards probe)');
+  check(await tributary(config, ['sync', '--once'], { timeoutMs: 600_000 }), 'first sync (shards probe)');
+  return {
+    idleMs: async (runs) => {
+      const times: number[] = [];
+      for (let i = 0; i < runs; i++) times.push(check(await tributary(config, ['sync', '--once'], { timeoutMs: 600_000 }), 'idle sync (shards probe)').ms);
+      return median(times);
+    },
+  };
 }

@@ -44,8 +44,13 @@ export async function readRegistryState(handle: SourceHandle, table: string): Pr
     "SELECT TABLE_COMMENT AS comment FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'",
     [table],
   );
-  if (rows.length === 0) return 'absent';
-  return String(rows[0]!.comment).startsWith(CONSUMERS_MARKER) ? 'ours' : 'taken';
+  return registryStateOf(rows.length === 0 ? null : String(rows[0]!.comment));
+}
+
+/** The registry's state from its table comment (null: no such table), as read by readRegistryState or the capture check. */
+export function registryStateOf(comment: string | null): RegistryState {
+  if (comment === null) return 'absent';
+  return comment.startsWith(CONSUMERS_MARKER) ? 'ours' : 'taken';
 }
 
 export function registryTaken(handle: SourceHandle, table: string): TributaryError {

@@ -12,7 +12,7 @@ import { mapMysqlError, mysqlErrno } from './errors';
 import { boundedName, mysqlStringLiteral, quoteMysql } from '../ident';
 import type { SourceColumn, SourceTable } from '../model';
 import { sqlFile } from '../sqlfiles';
-import { type SourceHandle, sourceExecute, sourceQuery } from './connection';
+import { type SourceHandle, sourceExecute, sourceQuery, sourceQueryQualified } from './connection';
 import { introspectTables, isMariaDb } from './introspect';
 
 export interface CaptureNames {
@@ -301,20 +301,25 @@ export async function readCaptureState(handle: SourceHandle, subjects: readonly 
   // The registry is listed with the tables (for its comment) but not with the columns: the digest, and
   // so the stored shapes keyed by it, stay what they were.
   const listed = options.registry === undefined ? wanted : [...wanted, options.registry];
-  const params = [triggerNames, listed, wanted, tableNames, ...(mariadb ? [tableNames] : [])];
+  const db = handle.database;
+  const params = [db, db, triggerNames, db, listed, db, wanted, db, tableNames, ...(mariadb ? [db, tableNames] : [])];
   let rows: RowDataPacket[] | undefined;
   if (options.edges && changelogNames.length > 0) {
     // MIN and MAX of the primary key: two index dives per changelog, appended to the check.
-    const edgeSql = changelogNames.map((name) => `SELECT 'edge', ?, MIN(\`change_id\`), MAX(\`change_id\`), NULL, NULL FROM ${quoteMysql(name)}`).join('\nUNION ALL\n');
+    const edgeSql = changelogNames
+      .map((name) => `SELECT 'edge', ?, MIN(\`change_id\`), MAX(\`change_id\`), NULL, NULL FROM ${quoteMysql(db)}.${quoteMysql(name)}`)
+      .join('\nUNION ALL\n');
     try {
-      rows = await sourceQuery<RowDataPacket>(handle, 'checking capture', `${sql}\nUNION ALL\n${edgeSql}`, [...params, ...changelogNames]);
+      rows = await sourceQueryQualified<RowDataPacket>(handle, 'checking capture', `${sql}\nUNION ALL\n${edgeSql}`, [...params, ...changelogNames]);
     } catch (error) {
       // The server refused the statement (a changelog missing, not readable or not a changelog):
       // the check alone says what is wrong. A connection failure is not asked twice.
       if (mysqlErrno(error) === undefined) throw error;
     }
   }
-  rows ??= await sourceQuery<RowDataPacket>(handle, 'checking capture', sql, params);
+  rows ??= await sourceQueryQualified<RowDataPacket>(handle, 'checking capture', sql, params);
+  // The database is gone or not visible to the user: in the database itself, the server says which.
+  if (!rows.some((row) => row.kind === 'schema')) rows = await sourceQuery<RowDataPacket>(handle, 'checking capture', sql, params);
   const triggers = new Map<string, InstalledTrigger>();
   const changelogs = new Map<string, InstalledChangelog>();
   const tables = new Set<string>();
@@ -327,6 +332,7 @@ export async function readCaptureState(handle: SourceHandle, subjects: readonly 
   let registryComment: string | null | undefined = options.registry === undefined ? undefined : null;
   for (const row of rows) {
     const name = String(row.name);
+    if (row.kind === 'schema') continue;
     if (row.kind === 'edge') {
       const lo = edgeValue(row.a);
       const hi = edgeValue(row.b);

@@ -10,7 +10,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { TributaryError } from '../errors';
 import { mysqlStringLiteral, quoteMysql } from '../ident';
-import { type SourceHandle, sourceExecute, sourceQuery } from './connection';
+import { type SourceHandle, sourceExecute, sourceExecuteQualified, sourceQuery } from './connection';
 
 const CONSUMERS_MARKER = 'tributary:consumers:v1';
 
@@ -139,7 +139,8 @@ export async function publishProgress(handle: SourceHandle, table: string, who: 
 /** Marks the consumer seen for the given changelogs (idle units do not pass through enterRegistry). */
 export async function heartbeat(handle: SourceHandle, table: string, consumer: string, changelogs: readonly string[]): Promise<void> {
   if (changelogs.length === 0) return;
-  await sourceExecute(handle, `recording a heartbeat in ${table}`, `UPDATE ${quoteMysql(table)} SET \`last_seen\` = NOW(6) WHERE \`consumer\` = ? AND \`changelog\` IN (?) AND \`dropped_at\` IS NULL`, [consumer, [...changelogs]]);
+  // Named with its database: sent on any connection to the server, without a `USE` per source.
+  await sourceExecuteQualified(handle, `recording a heartbeat in ${table}`, `UPDATE ${quoteMysql(handle.database)}.${quoteMysql(table)} SET \`last_seen\` = NOW(6) WHERE \`consumer\` = ? AND \`changelog\` IN (?) AND \`dropped_at\` IS NULL`, [consumer, [...changelogs]]);
 }
 
 export interface OtherConsumers {

@@ -126,3 +126,22 @@ test('an idle pass marks the consumer seen; a sync user that may not write the r
     await s.mysqlExec('a', `DROP USER IF EXISTS '${user}'@'%'`);
   }
 }, 120_000);
+
+test("a source whose database is gone is reported with the server's error, though the check runs on another source's connection", async () => {
+  const two = await createScratch(['a', 'b']);
+  try {
+    for (const id of two.sourceIds) await two.mysqlExec(id, "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40)); INSERT INTO items VALUES (1, 'one')");
+    // One source at a time: b's check is sent on the connection a's check left in a's database.
+    const config = two.config(['items'], 'concurrency: 1');
+    await installTriggers(config);
+    expect(unitOf(await syncOnce(config), 'b', 'items').status).toBe('ok');
+    await two.mysqlExec('a', `DROP DATABASE \`${two.mysqlDb.b}\``);
+    const result = await syncOnce(config);
+    expect(unitOf(result, 'a', 'items').status).toBe('ok');
+    expect(unitOf(result, 'b', 'items')).toMatchObject({ status: 'failed', sourceDown: true });
+    // From the check itself, asked again in the database (not from a later read that happens to fail).
+    expect(unitOf(result, 'b', 'items').reason).toMatch(/checking capture: Unknown database/);
+  } finally {
+    await two.cleanup();
+  }
+}, 120_000);

@@ -43,7 +43,23 @@ export function captureNames(table: string, changelog?: string): CaptureNames {
   return { changelog: changelog ?? boundedName('tributary_log_', table), triggers };
 }
 
-export const namesOf = (subject: CaptureSubject): CaptureNames => captureNames(subject.name, subject.changelog);
+// The same few names are asked for every unit of every source on every pass (the idle probe alone asks
+// several times per unit): computed once per (table, changelog setting), and shared, hence frozen.
+// Bounded like normalisedBodies.
+const knownNames = new Map<string, CaptureNames>();
+const KNOWN_NAMES_KEPT = 50_000;
+
+export function namesOf(subject: CaptureSubject): CaptureNames {
+  const key = subject.changelog === undefined ? subject.name : `${subject.name}\u0000${subject.changelog}`;
+  let names = knownNames.get(key);
+  if (names === undefined) {
+    if (knownNames.size >= KNOWN_NAMES_KEPT) knownNames.clear();
+    const fresh = captureNames(subject.name, subject.changelog);
+    names = Object.freeze({ changelog: fresh.changelog, triggers: Object.freeze(fresh.triggers) });
+    knownNames.set(key, names);
+  }
+  return names;
+}
 
 const subjectOf = (subject: string | CaptureSubject): CaptureSubject => (typeof subject === 'string' ? { name: subject } : subject);
 

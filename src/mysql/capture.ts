@@ -8,11 +8,11 @@
 import { randomBytes } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
 import { TributaryError } from '../errors';
-import { mapMysqlError } from './errors';
+import { mapMysqlError, mysqlErrno } from './errors';
 import { boundedName, mysqlStringLiteral, quoteMysql } from '../ident';
 import type { SourceColumn, SourceTable } from '../model';
 import { sqlFile } from '../sqlfiles';
-import { type SourceHandle, sourceExecute, sourceQuery } from './connection';
+import { type SourceHandle, sourceExecute, sourceQuery, sourceQueryQualified } from './connection';
 import { introspectTables, isMariaDb } from './introspect';
 
 export interface CaptureNames {
@@ -43,7 +43,23 @@ export function captureNames(table: string, changelog?: string): CaptureNames {
   return { changelog: changelog ?? boundedName('tributary_log_', table), triggers };
 }
 
-export const namesOf = (subject: CaptureSubject): CaptureNames => captureNames(subject.name, subject.changelog);
+// The same few names are asked for every unit of every source on every pass (the idle probe alone asks
+// several times per unit): computed once per (table, changelog setting), and shared, hence frozen.
+// Bounded like normalisedBodies.
+const knownNames = new Map<string, CaptureNames>();
+const KNOWN_NAMES_KEPT = 50_000;
+
+export function namesOf(subject: CaptureSubject): CaptureNames {
+  const key = subject.changelog === undefined ? subject.name : `${subject.name}\u0000${subject.changelog}`;
+  let names = knownNames.get(key);
+  if (names === undefined) {
+    if (knownNames.size >= KNOWN_NAMES_KEPT) knownNames.clear();
+    const fresh = captureNames(subject.name, subject.changelog);
+    names = Object.freeze({ changelog: fresh.changelog, triggers: Object.freeze(fresh.triggers) });
+    knownNames.set(key, names);
+  }
+  return names;
+}
 
 const subjectOf = (subject: string | CaptureSubject): CaptureSubject => (typeof subject === 'string' ? { name: subject } : subject);
 
@@ -247,6 +263,30 @@ export interface CaptureState {
    * MariaDB, check constraints): changes with any ALTER TABLE, CREATE or DROP INDEX.
    */
   shape: string;
+  /**
+   * Lowest and highest change id of each changelog, read in the same statement as the rest when
+   * asked for (see CaptureReadOptions.edges); absent when not asked or not readable that way.
+   */
+  edges?: Map<string, ChangelogEdge>;
+  /** The consumer registry's table comment when asked for (CaptureReadOptions.registry): null when absent. */
+  registryComment?: string | null;
+}
+
+/** What a changelog holds: its lowest and highest change id, both null when empty. */
+export interface ChangelogEdge {
+  lo: number | null;
+  hi: number | null;
+}
+
+export interface CaptureReadOptions {
+  /**
+   * Also read the edges of every expected changelog in the same statement: what the idle probe of a
+   * pass needs, one round trip fewer per source. When that statement fails (a changelog missing or not
+   * readable), the check is read alone and the edges are left out.
+   */
+  edges?: boolean;
+  /** Also read this table's comment (the consumer registry's marker), without adding it to the digest. */
+  registry?: string;
 }
 
 function hiddenDefinition(handle: SourceHandle, name: string): TributaryError {
@@ -257,18 +297,45 @@ function hiddenDefinition(handle: SourceHandle, name: string): TributaryError {
   );
 }
 
+const edgeValue = (value: unknown): number | null | undefined => {
+  if (value === null) return null;
+  const id = Number(value);
+  return Number.isSafeInteger(id) ? id : undefined;
+};
+
 /** Reads what is installed for the given source tables, in one query whatever their number. */
-export async function readCaptureState(handle: SourceHandle, subjects: readonly CaptureSubject[]): Promise<CaptureState> {
+export async function readCaptureState(handle: SourceHandle, subjects: readonly CaptureSubject[], options: CaptureReadOptions = {}): Promise<CaptureState> {
   const tableNames = subjects.map((s) => s.name);
   const names = subjects.map(namesOf);
   const changelogNames = names.map((n) => n.changelog);
   const triggerNames = names.flatMap((n) => Object.values(n.triggers));
   const expectedTriggers = new Set(triggerNames);
   const wanted = [...tableNames, ...changelogNames];
+  const wantedSet = new Set(wanted);
   const mariadb = await isMariaDb(handle);
   const sql = mariadb ? `${sqlFile('mysql/pass_check.sql')}\nUNION ALL\n${sqlFile('mysql/mariadb_check_digest.sql')}` : sqlFile('mysql/pass_check.sql');
-  const params = [triggerNames, wanted, wanted, tableNames, ...(mariadb ? [tableNames] : [])];
-  const rows = await sourceQuery<RowDataPacket>(handle, 'checking capture', sql, params);
+  // The registry is listed with the tables (for its comment) but not with the columns: the digest, and
+  // so the stored shapes keyed by it, stay what they were.
+  const listed = options.registry === undefined ? wanted : [...wanted, options.registry];
+  const db = handle.database;
+  const params = [db, db, triggerNames, db, listed, db, wanted, db, tableNames, ...(mariadb ? [db, tableNames] : [])];
+  let rows: RowDataPacket[] | undefined;
+  if (options.edges && changelogNames.length > 0) {
+    // MIN and MAX of the primary key: two index dives per changelog, appended to the check.
+    const edgeSql = changelogNames
+      .map((name) => `SELECT 'edge', ?, MIN(\`change_id\`), MAX(\`change_id\`), NULL, NULL FROM ${quoteMysql(db)}.${quoteMysql(name)}`)
+      .join('\nUNION ALL\n');
+    try {
+      rows = await sourceQueryQualified<RowDataPacket>(handle, 'checking capture', `${sql}\nUNION ALL\n${edgeSql}`, [...params, ...changelogNames]);
+    } catch (error) {
+      // The server refused the statement (a changelog missing, not readable or not a changelog):
+      // the check alone says what is wrong. A connection failure is not asked twice.
+      if (mysqlErrno(error) === undefined) throw error;
+    }
+  }
+  rows ??= await sourceQueryQualified<RowDataPacket>(handle, 'checking capture', sql, params);
+  // The database is gone or not visible to the user: in the database itself, the server says which.
+  if (!rows.some((row) => row.kind === 'schema')) rows = await sourceQuery<RowDataPacket>(handle, 'checking capture', sql, params);
   const triggers = new Map<string, InstalledTrigger>();
   const changelogs = new Map<string, InstalledChangelog>();
   const tables = new Set<string>();
@@ -277,8 +344,22 @@ export async function readCaptureState(handle: SourceHandle, subjects: readonly 
   // The server's kind is part of the digest: what introspection reads differs between the two.
   const digests: string[] = [`server ${mariadb ? 'mariadb' : 'mysql'}`];
   const onlineSchemaChange = new Map<string, Set<string>>();
+  let edges: Map<string, ChangelogEdge> | undefined;
+  let registryComment: string | null | undefined = options.registry === undefined ? undefined : null;
   for (const row of rows) {
     const name = String(row.name);
+    if (row.kind === 'schema') continue;
+    if (row.kind === 'edge') {
+      const lo = edgeValue(row.a);
+      const hi = edgeValue(row.b);
+      edges ??= new Map();
+      if (lo !== undefined && hi !== undefined) edges.set(name, { lo, hi });
+      continue;
+    }
+    if (row.kind === 'table' && name === options.registry) {
+      registryComment = String(row.a ?? '');
+      if (!wantedSet.has(name)) continue;
+    }
     if (row.kind === 'trigger' && name.startsWith('pt_osc_') && !expectedTriggers.has(name)) {
       const events = onlineSchemaChange.get(String(row.c)) ?? new Set<string>();
       events.add(String(row.a));
@@ -297,7 +378,16 @@ export async function readCaptureState(handle: SourceHandle, subjects: readonly 
       digests.push(`${row.kind === 'shape' ? '' : `${String(row.kind)} `}${name}:${row.a}`);
     }
   }
-  return { triggers, onlineSchemaChange, changelogs, tables, comments, shape: digests.sort().join(',') };
+  return {
+    triggers,
+    onlineSchemaChange,
+    changelogs,
+    tables,
+    comments,
+    shape: digests.sort().join(','),
+    ...(edges ? { edges } : {}),
+    ...(registryComment !== undefined ? { registryComment } : {}),
+  };
 }
 
 export interface CaptureProblem {

@@ -59,10 +59,19 @@ export class ConnectionBudget {
     return this.held;
   }
 
-  async acquire(handle: SourceHandle): Promise<Connection> {
+  /**
+   * A connection for this source: in its database, or, with anyDatabase (statements that name every
+   * table with its database), in whichever database of the same server it was last used, which spares
+   * the `USE` of switching.
+   */
+  async acquire(handle: SourceHandle, anyDatabase = false): Promise<Connection> {
     for (;;) {
-      const mine = this.takeIdle((entry) => entry.handle === handle, true);
+      const mine = this.takeIdle((entry) => entry.handle.server === handle.server && databaseOf(entry.connection) === handle.database, true);
       if (mine) return mine;
+      if (anyDatabase) {
+        const sameServer = this.takeIdle((entry) => entry.handle.server === handle.server, true);
+        if (sameServer) return sameServer;
+      }
       if (this.held < this.size) {
         this.held++;
         try {
@@ -82,6 +91,7 @@ export class ConnectionBudget {
       if (sameServer) {
         try {
           await sameServer.query(`USE ${quoteMysql(handle.database)}`);
+          currentDatabases.set(sameServer, handle.database);
         } catch (error) {
           this.release(handle, sameServer);
           throw error;
@@ -178,6 +188,11 @@ export class ConnectionBudget {
   }
 }
 
+// The database each open connection is in: lent without `USE` (acquire's anyDatabase), a connection
+// stays in the database it was last switched to, whichever source released it.
+const currentDatabases = new WeakMap<Connection, string>();
+const databaseOf = (connection: Connection): string | undefined => currentDatabases.get(connection);
+
 interface IdleConnection {
   handle: SourceHandle;
   connection: Connection;
@@ -249,6 +264,16 @@ export class SourcePool {
   async getConnection(): Promise<SourceConnection> {
     return new SourceConnection(this.handle, this.budget, await this.budget.acquire(this.handle));
   }
+
+  /** One statement that names its tables with their database, on any connection to the same server. */
+  async queryQualified<T extends QueryResult>(sql: string | QueryOptions, params?: unknown): Promise<[T, FieldPacket[]]> {
+    const lease = new SourceConnection(this.handle, this.budget, await this.budget.acquire(this.handle, true));
+    try {
+      return await lease.query<T>(sql, params);
+    } finally {
+      lease.release();
+    }
+  }
 }
 
 /**
@@ -299,6 +324,7 @@ export class SourceHandle {
       connection.destroy();
       throw error;
     }
+    currentDatabases.set(connection, this.database);
     return connection;
   }
 
@@ -347,6 +373,30 @@ export async function sourceQuery<T extends RowDataPacket>(
     const options = binaryColumns ? { sql, typeCast: exactTypeCast(binaryColumns) as never } : { sql };
     const [rows] = await handle.pool.query<T[]>(options, params);
     return rows;
+  } catch (error) {
+    throw mapMysqlError(error, { where: handle.where, doing });
+  }
+}
+
+/**
+ * sourceQuery for a statement that names every table with its database (and DATABASE() nowhere): run
+ * on any connection to the source's server, so that visiting many databases of one server costs no
+ * `USE` each.
+ */
+export async function sourceQueryQualified<T extends RowDataPacket>(handle: SourceHandle, doing: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  try {
+    const [rows] = await handle.pool.queryQualified<T[]>({ sql }, params);
+    return rows;
+  } catch (error) {
+    throw mapMysqlError(error, { where: handle.where, doing });
+  }
+}
+
+/** sourceExecute for a statement that names every table with its database (see sourceQueryQualified). */
+export async function sourceExecuteQualified(handle: SourceHandle, doing: string, sql: string, params: unknown[] = []): Promise<number> {
+  try {
+    const [result] = await handle.pool.queryQualified(sql, params);
+    return (result as { affectedRows?: number }).affectedRows ?? 0;
   } catch (error) {
     throw mapMysqlError(error, { where: handle.where, doing });
   }

@@ -10,7 +10,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { TributaryError } from '../errors';
 import { mysqlStringLiteral, quoteMysql } from '../ident';
-import { type SourceHandle, sourceExecute, sourceQuery } from './connection';
+import { type SourceHandle, sourceExecute, sourceExecuteQualified, sourceQuery } from './connection';
 
 const CONSUMERS_MARKER = 'tributary:consumers:v1';
 
@@ -44,8 +44,13 @@ export async function readRegistryState(handle: SourceHandle, table: string): Pr
     "SELECT TABLE_COMMENT AS comment FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'",
     [table],
   );
-  if (rows.length === 0) return 'absent';
-  return String(rows[0]!.comment).startsWith(CONSUMERS_MARKER) ? 'ours' : 'taken';
+  return registryStateOf(rows.length === 0 ? null : String(rows[0]!.comment));
+}
+
+/** The registry's state from its table comment (null: no such table), as read by readRegistryState or the capture check. */
+export function registryStateOf(comment: string | null): RegistryState {
+  if (comment === null) return 'absent';
+  return comment.startsWith(CONSUMERS_MARKER) ? 'ours' : 'taken';
 }
 
 export function registryTaken(handle: SourceHandle, table: string): TributaryError {
@@ -134,7 +139,8 @@ export async function publishProgress(handle: SourceHandle, table: string, who: 
 /** Marks the consumer seen for the given changelogs (idle units do not pass through enterRegistry). */
 export async function heartbeat(handle: SourceHandle, table: string, consumer: string, changelogs: readonly string[]): Promise<void> {
   if (changelogs.length === 0) return;
-  await sourceExecute(handle, `recording a heartbeat in ${table}`, `UPDATE ${quoteMysql(table)} SET \`last_seen\` = NOW(6) WHERE \`consumer\` = ? AND \`changelog\` IN (?) AND \`dropped_at\` IS NULL`, [consumer, [...changelogs]]);
+  // Named with its database: sent on any connection to the server, without a `USE` per source.
+  await sourceExecuteQualified(handle, `recording a heartbeat in ${table}`, `UPDATE ${quoteMysql(handle.database)}.${quoteMysql(table)} SET \`last_seen\` = NOW(6) WHERE \`consumer\` = ? AND \`changelog\` IN (?) AND \`dropped_at\` IS NULL`, [consumer, [...changelogs]]);
 }
 
 export interface OtherConsumers {

@@ -33,17 +33,22 @@ interface IndexRow extends RowDataPacket {
 
 const toInt = (v: string | null): number | null => (v === null ? null : Number(v));
 
-// The server of a source does not change flavour while a process runs: asked once per source.
-const flavours = new WeakMap<SourceHandle, boolean>();
+// A server does not change flavour while a process runs: asked once per server and login (shards on
+// one server share the answer; asking per source cost a round trip per source at every start).
+const flavours = new Map<string, Promise<boolean>>();
 
-export async function isMariaDb(handle: SourceHandle): Promise<boolean> {
-  const known = flavours.get(handle);
-  if (known !== undefined) return known;
-  const rows = await sourceQuery<RowDataPacket>(handle, 'reading the server version', sqlFile('mysql/server.sql'));
-  const row = rows[0] ?? {};
-  const mariadb = /mariadb/i.test(`${row.version} ${row.version_comment}`);
-  flavours.set(handle, mariadb);
-  return mariadb;
+export function isMariaDb(handle: SourceHandle): Promise<boolean> {
+  let known = flavours.get(handle.server);
+  if (!known) {
+    known = sourceQuery<RowDataPacket>(handle, 'reading the server version', sqlFile('mysql/server.sql')).then((rows) => {
+      const row = rows[0] ?? {};
+      return /mariadb/i.test(`${row.version} ${row.version_comment}`);
+    });
+    // A failed read (server down) is asked again by the next caller rather than remembered.
+    known.catch(() => flavours.delete(handle.server));
+    flavours.set(handle.server, known);
+  }
+  return known;
 }
 
 /**

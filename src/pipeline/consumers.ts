@@ -27,6 +27,7 @@ import {
   publishProgress,
   readRegistryState,
   type Registration,
+  registryStateOf,
   rejoinRegistry,
 } from '../mysql/consumers';
 import type { Checkpoint, StoredGap } from '../postgres/state';
@@ -82,16 +83,21 @@ export function registryReady(runtime: Runtime, source: SourceHandle): Promise<b
           memory.registries.delete(source.id);
           throw error;
         }
-        runtime.logger.warn(
-          `the consumer registry ${table} is missing or not writable for the sync user; this target prunes changelog rows it has applied without knowing other targets: run \`tributary triggers install\` and grant the sync user SELECT, INSERT, UPDATE on it (see \`triggers print --grants\`)`,
-          { source: source.id },
-        );
+        warnRegistryUnusable(runtime, source);
         return false;
       },
     );
     memory.registries.set(source.id, ready);
   }
   return ready;
+}
+
+function warnRegistryUnusable(runtime: Runtime, source: SourceHandle): void {
+  const table = runtime.config.consumers.table;
+  runtime.logger.warn(
+    `the consumer registry ${table} is missing or not writable for the sync user; this target prunes changelog rows it has applied without knowing other targets: run \`tributary triggers install\` and grant the sync user SELECT, INSERT, UPDATE on it (see \`triggers print --grants\`)`,
+    { source: source.id },
+  );
 }
 
 const registrationOf = (runtime: Runtime, unit: Unit): Registration => ({
@@ -242,7 +248,22 @@ export async function heartbeatConsumers(runtime: Runtime): Promise<void> {
         memory.heartbeats.set(source.id, Date.now());
         try {
           await usingSource(runtime, source, async () => {
-            if (await registryReady(runtime, source)) await heartbeat(source, runtime.config.consumers.table, consumer, changelogs);
+            const table = runtime.config.consumers.table;
+            if (!memory.registries.has(source.id) && registryOursByCheck(runtime, source)) {
+              // The capture check saw the registry, with its marker: the heartbeat is the one statement
+              // needed (registryReady's existence and write checks cost three). Refused, it says what the
+              // UPDATE check of registryReady would: the registry is not writable for this user. An
+              // INSERT it may not make is found by registryReady when a unit next needs the registry.
+              try {
+                await heartbeat(source, table, consumer, changelogs);
+              } catch (error) {
+                if (!isPrivilegeDenied(error)) throw error;
+                memory.registries.set(source.id, Promise.resolve(false));
+                warnRegistryUnusable(runtime, source);
+              }
+              return;
+            }
+            if (await registryReady(runtime, source)) await heartbeat(source, table, consumer, changelogs);
           });
         } catch (error) {
           runtime.logger.warn('could not mark this consumer seen', { source: source.id, error: error instanceof Error ? error.message : String(error) });
@@ -250,6 +271,12 @@ export async function heartbeatConsumers(runtime: Runtime): Promise<void> {
       }),
     ),
   );
+}
+
+/** Whether the source's last capture check (read with the registry) found the registry, Tributary's. */
+function registryOursByCheck(runtime: Runtime, source: SourceHandle): boolean {
+  const comment = runtime.shapes.get(source.id)?.state.registryComment;
+  return typeof comment === 'string' && registryStateOf(comment) === 'ours';
 }
 
 /** The registrations in one source, or none when it has no registry (read-only: nothing is created). */

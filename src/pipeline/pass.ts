@@ -4,7 +4,7 @@
  */
 import pLimit from 'p-limit';
 import { TributaryError } from '../errors';
-import { type CaptureState, readCaptureState } from '../mysql/capture';
+import { type CaptureState, type ChangelogEdge, readCaptureState } from '../mysql/capture';
 import { type Evidence, readChangelogEdges, readEvidence } from '../mysql/changes';
 import { captureProblems, namesOf } from '../mysql/capture';
 import { probeUnits, recordPass as storePassOutcomes, type UnitProbe } from '../postgres/state';
@@ -139,7 +139,8 @@ async function runUnits(runtime: Runtime, units: readonly Unit[], dryRun: boolea
     captureState: memo<CaptureState>(async (sourceId) => {
       const prepared = runtime.preparedStates.get(sourceId);
       runtime.preparedStates.delete(sourceId);
-      return prepared ?? readCaptureState(runtime.sources.get(sourceId)!, runtime.config.tables);
+      // The idle probe reads the changelog edges in the same statement (see findIdleUnits).
+      return prepared ?? readCaptureState(runtime.sources.get(sourceId)!, runtime.config.tables, dryRun ? {} : { edges: true, registry: runtime.config.consumers.table });
     }),
     evidence: memo<Evidence>((sourceId) => readEvidence(runtime.sources.get(sourceId)!)),
     dryRun,
@@ -206,7 +207,7 @@ async function findIdleUnits(runtime: Runtime, units: readonly Unit[], captureSt
             const probed = checkpoints.get(unitKey(sourceId, unit.sourceTable.name));
             return probed !== undefined && looksIdle(runtime, unit, probed, state) ? [{ unit, highWater: probed.highWater }] : [];
           });
-          for (const [unit, highWater] of await onlySentinelLeft(candidates)) idle.set(unit, highWater);
+          for (const [unit, highWater] of await onlySentinelLeft(candidates, state)) idle.set(unit, highWater);
         }),
       ),
     ),
@@ -239,15 +240,19 @@ function looksIdle(runtime: Runtime, unit: Unit, probed: UnitProbe, state: Captu
 
 /**
  * The candidates (all of one source) whose changelog holds only the sentinel row at their watermark,
- * or nothing at all before the first change: one query for all of them. On error, none.
+ * or nothing at all before the first change. The edges come with the capture check when it read them
+ * (the same statement, so no later than the check that found capture complete); else one query for
+ * all of them. On error, none.
  */
-async function onlySentinelLeft(candidates: readonly { unit: Unit; highWater: number }[]): Promise<Map<Unit, number>> {
+async function onlySentinelLeft(candidates: readonly { unit: Unit; highWater: number }[], state: CaptureState): Promise<Map<Unit, number>> {
   const idle = new Map<Unit, number>();
   if (candidates.length === 0) return idle;
   const changelogOf = (unit: Unit): string => namesOf(unit.sourceTable).changelog;
-  const edges = await readChangelogEdges(candidates[0]!.unit.source, candidates.map((c) => changelogOf(c.unit))).catch(
-    () => new Map<string, { lo: number | null; hi: number | null }>(),
-  );
+  const read = state.edges;
+  const edges =
+    read && candidates.every((c) => read.has(changelogOf(c.unit)))
+      ? read
+      : await readChangelogEdges(candidates[0]!.unit.source, candidates.map((c) => changelogOf(c.unit))).catch(() => new Map<string, ChangelogEdge>());
   for (const { unit, highWater } of candidates) {
     const edge = edges.get(changelogOf(unit));
     if (!edge) continue;

@@ -10,7 +10,7 @@ import type { SourceTable } from '../model';
 import { ConnectionBudget, openSource, type SourceHandle } from '../mysql/connection';
 import { checkFilter } from '../mysql/filter';
 import { introspectTables } from '../mysql/introspect';
-import { type CaptureState, namesOf, readCaptureState } from '../mysql/capture';
+import { type CaptureReadOptions, type CaptureState, namesOf, readCaptureState } from '../mysql/capture';
 import { closeTarget, connectTarget, inTransaction, openTarget, type PoolClient, type TargetHandle, targetQuery } from '../postgres/connection';
 import { migrate } from '../postgres/migrate';
 import type { StateUnit, StoredShapes } from '../postgres/state';
@@ -160,10 +160,10 @@ export async function introspectSources(runtime: Runtime, sourceId?: string): Pr
  * installed. A table that cannot be synced is refused with the reason; a source that cannot be read
  * at all throws.
  */
-export async function introspectSource(runtime: Runtime, source: SourceHandle, known?: KnownShapes): Promise<SourceShapes> {
+export async function introspectSource(runtime: Runtime, source: SourceHandle, known?: KnownShapes, readOptions: CaptureReadOptions = {}): Promise<SourceShapes> {
   const names = runtime.config.tables.map((t) => t.name);
   const changelogNames = runtime.config.tables.map((t) => namesOf(t).changelog);
-  const state = await readCaptureState(source, runtime.config.tables);
+  const state = await readCaptureState(source, runtime.config.tables, readOptions);
   const digest = shapeDigest(state);
   let found = restoreTables(known, digest, source, state);
   if (!found) found = rememberShapes(runtime, source, digest, await introspectTables(source, [...names, ...changelogNames]), state);
@@ -212,13 +212,17 @@ export async function prepareRuntime(runtime: Runtime, options: { sources?: read
   // list of per-table failures).
   if (!options.sources) await targetQuery(runtime.target.pool, runtime.target.where, 'connecting', 'SELECT 1');
   const stored = await loadStoredShapes(runtime, ids);
+  // The first pass's idle probe and the consumer heartbeat use what this read finds (changelog edges,
+  // the registry's marker): one visit per source instead of three. Without capture (verify before
+  // install) the edges cannot be read.
+  const readOptions: CaptureReadOptions = options.captureOptional ? {} : { edges: true, registry: runtime.config.consumers.table };
   const limit = pLimit(runtime.config.concurrency);
   await Promise.all(
     ids.map((id) =>
       limit(async () => {
         const source = runtime.sources.get(id)!;
         try {
-          acceptShapes(runtime, id, await usingSource(runtime, source, () => introspectSource(runtime, source, stored.get(id))));
+          acceptShapes(runtime, id, await usingSource(runtime, source, () => introspectSource(runtime, source, stored.get(id), readOptions)));
         } catch (error) {
           markSourceDown(runtime, id, asTributaryError(error));
         }

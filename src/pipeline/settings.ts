@@ -56,13 +56,30 @@ function canonical(value: unknown): string {
   );
 }
 
+// Every idle unit asks on every pass, and units of one table share their settings (and, across shards,
+// their stored settings too): each canonical text is made once per distinct value. Keyed by the
+// plain JSON text, which differs whenever the value does. Bounded: dropped whole past this size.
+const canonicalTexts = new Map<string, string>();
+const CANONICAL_TEXTS_KEPT = 10_000;
+
+function canonicalOnce(value: unknown): string {
+  const plain = JSON.stringify(value);
+  let text = canonicalTexts.get(plain);
+  if (text === undefined) {
+    if (canonicalTexts.size >= CANONICAL_TEXTS_KEPT) canonicalTexts.clear();
+    text = canonical(value);
+    canonicalTexts.set(plain, text);
+  }
+  return text;
+}
+
 /** Whether the stored settings are the current ones (for telling idle units apart cheaply). */
 export function settingsUnchanged(stored: unknown, unit: Unit, schema: string): boolean {
   if (stored === null || stored === undefined) return false;
   const current = unitSettings(unit, schema);
   // One comparison of the whole instead of one per setting (every idle unit asks, every pass); only
   // stored settings that differ, or carry more than the current ones, are compared setting by setting.
-  return canonical(stored) === canonical(current) || changedSettings(stored, current).length === 0;
+  return canonicalOnce(stored) === canonicalOnce(current) || changedSettings(stored, current).length === 0;
 }
 
 /**

@@ -138,13 +138,13 @@ test("information_schema reads of one source open only that source's database", 
   try {
     const names = ['orders', 'items', 'tributary_log_orders'];
     const reads: Record<string, unknown[]> = {
-      'mysql/pass_check.sql': [['tributary_orders_ins'], names, names, names],
+      'mysql/pass_check.sql': [database, database, ['tributary_orders_ins'], database, names, database, names, database, names],
       'mysql/capture_inventory.sql': [],
       'mysql/columns.sql': [names],
       'mysql/indexes.sql': [database, names],
       'mysql/table_comments.sql': [database, names],
       'mysql/mariadb_json_checks.sql': [names],
-      'mysql/mariadb_check_digest.sql': [names],
+      'mysql/mariadb_check_digest.sql': [database, names],
       'mysql/estimate_rows.sql': ['orders'],
       'mysql/base_tables.sql': [],
     };

@@ -392,6 +392,8 @@ interface RawConnection {
   query(options: object, params: unknown[]): RowEvents;
   pause(): void;
   resume(): void;
+  once(event: 'error', listener: (error: unknown) => void): void;
+  removeListener(event: 'error', listener: (error: unknown) => void): void;
 }
 
 /**
@@ -456,6 +458,11 @@ class ChunkRead {
       return;
     }
     const core = this.connection!.connection as RawConnection;
+    // A streamed query has no callback, and the driver reports a connection that dies under it (reset,
+    // server gone) only on the connection: without this the chunk would wait for rows forever.
+    const lost = (error: unknown): void => this.fail(error);
+    core.once('error', lost);
+    this.forgetLost = () => core.removeListener('error', lost);
     core
       .query({ sql, typeCast: exactTypeCast(this.binaryNames()) }, params)
       .on('result', (row) => {
@@ -473,6 +480,7 @@ class ChunkRead {
         }
       })
       .on('end', () => {
+        this.stopWatching();
         if (this.batch.length > 0) this.ready.push(this.batch);
         this.batch = [];
         this.ended = true;
@@ -488,7 +496,15 @@ class ChunkRead {
       .on('error', (error) => this.fail(error));
   }
 
+  private forgetLost: (() => void) | null = null;
+
+  private stopWatching(): void {
+    this.forgetLost?.();
+    this.forgetLost = null;
+  }
+
   private fail(error: unknown): void {
+    this.stopWatching();
     this.failure ??= error;
     this.ended = true;
     this.discardConnection();
@@ -532,6 +548,7 @@ class ChunkRead {
 
   /** A connection in the middle of a result cannot be reused: it is closed, and its place freed. */
   private discardConnection(): void {
+    this.stopWatching();
     const connection = this.connection;
     this.connection = null;
     if (!connection) return;

@@ -89,6 +89,34 @@ test('connections cut mid-batch by a proxy in front of MariaDB and PostgreSQL: r
   }
 }, 300_000);
 
+test('the MySQL connection cut while a snapshot streams rows: the pass fails or retries with the server named, never waits forever', async () => {
+  const mysqlProxy = new TcpProxy(MYSQL.host, MYSQL.port);
+  await mysqlProxy.start();
+  try {
+    for (const id of s.sourceIds) {
+      await s.mysqlExec(id, 'CREATE TABLE streamed (id INT PRIMARY KEY, label VARCHAR(40) NOT NULL)');
+      await s.mysqlExec(id, `INSERT INTO streamed SELECT seq, CONCAT('row ', seq) FROM seq_1_to_${id === 'a' ? 300_000 : 10}`);
+    }
+    const direct = scratchTopology(s);
+    const proxied = via(direct, { mysql: { a: mysqlProxy.port, b: mysqlProxy.port } });
+    // One chunk for the whole table: the cut lands inside a streamed result, not between queries.
+    const { path, config } = writeConfig(configYaml(proxied, ['streamed'], ['snapshotChunkSize: 1000000']));
+    expect((await runCli(['--config', path, 'triggers', 'install'])).code).toBe(0);
+    const pass = startCli(['--config', path, '--log-format', 'json', 'sync', '--once']);
+    expect(await eventually(async () => /"snapshot started"[^\n]*"source":"a"|"source":"a"[^\n]*"snapshot started"/.test(pass.output()), 600, 20)).toBe(true);
+    expect(mysqlProxy.dropAll()).toBeGreaterThan(0);
+    // Before the fix, the chunk waited for rows from a connection that was gone and the pass never ended.
+    const run = await pass.exited;
+    expect(run.signal).toBeNull();
+    const complaints = logLines(run.stderr).filter((l) => l.level !== 'info').map((l) => JSON.stringify(l));
+    expect(complaints.some((l) => l.includes(`127.0.0.1:${mysqlProxy.port}`))).toBe(true);
+    await catchUp(config);
+    await expectTargetEqualsSources(direct, 'streamed');
+  } finally {
+    await mysqlProxy.close();
+  }
+}, 300_000);
+
 test('a source table dropped during a pass: that unit fails without endless retries, the pass exits 6, the other units are applied', async () => {
   const topology = scratchTopology(s);
   const { path, config } = writeConfig(configYaml(topology, [TABLE, 'other'], ['batchSize: 200', 'concurrency: 4']));

@@ -11,6 +11,7 @@ import { TributaryError } from '../errors';
 import { mapMysqlError, mysqlErrno } from './errors';
 import { boundedName, mysqlStringLiteral, quoteMysql } from '../ident';
 import type { SourceColumn, SourceTable } from '../model';
+import { boundedMemo } from '../memo';
 import { sqlFile } from '../sqlfiles';
 import { type SourceHandle, sourceExecute, sourceQuery, sourceQueryQualified } from './connection';
 import { introspectTables, isMariaDb } from './introspect';
@@ -45,21 +46,14 @@ export function captureNames(table: string, changelog?: string): CaptureNames {
 
 // The same few names are asked for every unit of every source on every pass (the idle probe alone asks
 // several times per unit): computed once per (table, changelog setting), and shared, hence frozen.
-// Bounded like normalisedBodies.
-const knownNames = new Map<string, CaptureNames>();
-const KNOWN_NAMES_KEPT = 50_000;
-
-export function namesOf(subject: CaptureSubject): CaptureNames {
-  const key = subject.changelog === undefined ? subject.name : `${subject.name}\u0000${subject.changelog}`;
-  let names = knownNames.get(key);
-  if (names === undefined) {
-    if (knownNames.size >= KNOWN_NAMES_KEPT) knownNames.clear();
+export const namesOf = boundedMemo(
+  50_000,
+  (subject: CaptureSubject) => (subject.changelog === undefined ? subject.name : `${subject.name}\u0000${subject.changelog}`),
+  (subject): CaptureNames => {
     const fresh = captureNames(subject.name, subject.changelog);
-    names = Object.freeze({ changelog: fresh.changelog, triggers: Object.freeze(fresh.triggers) });
-    knownNames.set(key, names);
-  }
-  return names;
-}
+    return Object.freeze({ changelog: fresh.changelog, triggers: Object.freeze(fresh.triggers) });
+  },
+);
 
 const subjectOf = (subject: string | CaptureSubject): CaptureSubject => (typeof subject === 'string' ? { name: subject } : subject);
 
@@ -216,18 +210,7 @@ const normalise = (sql: string): string => sql.replace(/\s+/g, ' ').trim();
  * identical across shards) come back for every source and pass, so each is normalised once. Bounded:
  * dropped whole when it grows past what any configuration needs.
  */
-const normalisedBodies = new Map<string, string>();
-const NORMALISED_BODIES_KEPT = 50_000;
-
-function normalisedBody(sql: string): string {
-  let text = normalisedBodies.get(sql);
-  if (text === undefined) {
-    if (normalisedBodies.size >= NORMALISED_BODIES_KEPT) normalisedBodies.clear();
-    text = normalise(sql);
-    normalisedBodies.set(sql, text);
-  }
-  return text;
-}
+const normalisedBody = boundedMemo(50_000, (sql: string) => sql, normalise);
 
 // ---------------------------------------------------------------------------------------------------
 // What is installed

@@ -9,6 +9,7 @@
  * stops that table with what to do (see keyChangeProblem).
  */
 import type { TableConfig } from '../config';
+import { boundedMemo } from '../memo';
 import { inTransaction, type PoolClient } from '../postgres/connection';
 import { type Checkpoint, unitState } from '../postgres/state';
 import { type Runtime, stateUnit, type Unit } from './runtime';
@@ -59,19 +60,7 @@ function canonical(value: unknown): string {
 // Every idle unit asks on every pass, and units of one table share their settings (and, across shards,
 // their stored settings too): each canonical text is made once per distinct value. Keyed by the
 // plain JSON text, which differs whenever the value does. Bounded: dropped whole past this size.
-const canonicalTexts = new Map<string, string>();
-const CANONICAL_TEXTS_KEPT = 10_000;
-
-function canonicalOnce(value: unknown): string {
-  const plain = JSON.stringify(value);
-  let text = canonicalTexts.get(plain);
-  if (text === undefined) {
-    if (canonicalTexts.size >= CANONICAL_TEXTS_KEPT) canonicalTexts.clear();
-    text = canonical(value);
-    canonicalTexts.set(plain, text);
-  }
-  return text;
-}
+const canonicalOnce = boundedMemo(10_000, (value: unknown) => JSON.stringify(value), canonical);
 
 /** Whether the stored settings are the current ones (for telling idle units apart cheaply). */
 export function settingsUnchanged(stored: unknown, unit: Unit, schema: string): boolean {

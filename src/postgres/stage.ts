@@ -63,6 +63,7 @@ export function forgetStages(client: PoolClient): void {
 
 // COPY is fastest when fed chunks of many rows; one write per row is tens of times slower.
 const CHUNK_BYTES = 256 * 1024;
+const FIRST_BYTES = 16 * 1024;
 
 /**
  * COPY text gathered as bytes: each line is written into a Buffer as it comes. A chunk built by
@@ -71,7 +72,10 @@ const CHUNK_BYTES = 256 * 1024;
  * each line's short string into the buffer costs a quarter of that.
  */
 export class CopyText {
-  private buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  // The first buffer is small and each next one twice the size, up to CHUNK_BYTES: thousands of small
+  // tables (a first sync of many shards) then do not each hold a whole chunk's memory for a few rows.
+  private size = FIRST_BYTES;
+  private buffer = Buffer.allocUnsafe(FIRST_BYTES);
   private used = 0;
   private full: Buffer[] = [];
   private headText = '';
@@ -82,7 +86,7 @@ export class CopyText {
     const room = line.length * 3 <= CHUNK_BYTES ? line.length * 3 : Buffer.byteLength(line);
     if (this.used + room > this.buffer.length) {
       this.cut();
-      if (room > this.buffer.length) this.buffer = Buffer.allocUnsafe(room);
+      if (room > this.buffer.length) this.buffer = Buffer.allocUnsafe(Math.max(room, this.size));
     }
     this.used += this.buffer.write(line, this.used);
   }
@@ -102,7 +106,7 @@ export class CopyText {
     const need = bytes.length + room;
     if (this.used + need > this.buffer.length) {
       this.cut();
-      if (need > this.buffer.length) this.buffer = Buffer.allocUnsafe(need);
+      if (need > this.buffer.length) this.buffer = Buffer.allocUnsafe(Math.max(need, this.size));
     }
     const out = this.buffer;
     let at = this.used;
@@ -124,7 +128,8 @@ export class CopyText {
   private cut(): void {
     if (this.used === 0) return;
     this.full.push(this.buffer.subarray(0, this.used));
-    this.buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+    this.size = Math.min(CHUNK_BYTES, this.size * 2);
+    this.buffer = Buffer.allocUnsafe(this.size);
     this.used = 0;
   }
 }
